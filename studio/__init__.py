@@ -1,0 +1,1 @@
+"""Atelier's desktop studio (PySide6). The only package that imports Qt."""
