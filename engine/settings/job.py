@@ -137,7 +137,7 @@ class Job:
     height: int = bounded(512, ge=SIZE_MULTIPLE, le=MAX_SIDE)
     batch_size: int = bounded(1, ge=1, le=64)
     batch_count: int = bounded(1, ge=1, le=1000)
-    denoise: float = bounded(1.0, ge=0.0, le=1.0, doc="img2img strength; 1 = txt2img")
+    denoise: float = bounded(1.0, ge=0.0, le=1.0, doc="img2img strength; used only with an init_image")
     init_image: str | None = None
     inpaint: Inpaint | None = None
     controls: tuple[ControlUnit, ...] = ()
@@ -163,8 +163,6 @@ class Job:
             raise SettingsError("variation_seed", f"must be between 0 and {MAX_SEED}")
         if self.inpaint is not None and self.init_image is None:
             raise SettingsError("inpaint", "inpainting needs an init_image")
-        if self.denoise < 1.0 and self.init_image is None:
-            raise SettingsError("denoise", "a denoise strength below 1 needs an init_image")
 
     def replace(self, **changes: Any) -> Job:
         """A copy with some fields changed (validated like a new job)."""

@@ -120,7 +120,6 @@ def _err(data: dict) -> SettingsError:
         ({"upscale": {"tile_size": 8}}, "upscale.tile_size", "between 64"),
         ({"detail": [{"denoise": 1.5}]}, "detail[0].denoise", "<= 1.0"),
         ({"variation_strength": float("nan")}, "variation_strength", "finite"),
-        ({"denoise": 0.5}, "denoise", "needs an init_image"),
         ({"inpaint": {"mask": "m"}}, "inpaint", "needs an init_image"),
     ],
 )
