@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from engine.models.families import FAMILY_SPECS, Family
+from engine.models.original_names import to_original as original_name, unet_prefixes
 from engine.models.resources import RESOURCES_DIR, ResourcePaths
 
 SHIPPED = RESOURCES_DIR / "configs"
@@ -133,67 +134,16 @@ def save_folder(family: Family, folder: Path, denoiser, vae, encoders) -> None:
 
 # ---- diffusers -> original single-file key layout (our own mapping) ----
 
-_RESNET = (("norm1.", "in_layers.0."), ("conv1.", "in_layers.2."), ("time_emb_proj.", "emb_layers.1."),
-           ("norm2.", "out_layers.0."), ("conv2.", "out_layers.3."), ("conv_shortcut.", "skip_connection."))
-_UNET_TOP = {"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
-             "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2.",
-             "add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2."}
-
-
-def _unet_prefixes(config: dict, up: bool = True) -> dict[str, tuple[str, bool]]:
-    """diffusers prefix -> (original prefix, is_resnet) for a UNet of any depth."""
-    n, layers = len(config["block_out_channels"]), config["layers_per_block"]
-    out: dict[str, tuple[str, bool]] = {k: (v, False) for k, v in _UNET_TOP.items()}
-    idx = 1
-    for i, kind in enumerate(config["down_block_types"]):
-        for j in range(layers):
-            out[f"down_blocks.{i}.resnets.{j}."] = (f"input_blocks.{idx}.0.", True)
-            if "CrossAttn" in kind:
-                out[f"down_blocks.{i}.attentions.{j}."] = (f"input_blocks.{idx}.1.", False)
-            idx += 1
-        if i < n - 1:
-            out[f"down_blocks.{i}.downsamplers.0.conv."] = (f"input_blocks.{idx}.0.op.", False)
-            idx += 1
-    out["mid_block.resnets.0."] = ("middle_block.0.", True)
-    out["mid_block.attentions.0."] = ("middle_block.1.", False)
-    out["mid_block.resnets.1."] = ("middle_block.2.", True)
-    if up:
-        k = 0
-        for i, kind in enumerate(config["up_block_types"]):
-            attn = "CrossAttn" in kind
-            for j in range(layers + 1):
-                out[f"up_blocks.{i}.resnets.{j}."] = (f"output_blocks.{k}.0.", True)
-                if attn:
-                    out[f"up_blocks.{i}.attentions.{j}."] = (f"output_blocks.{k}.1.", False)
-                if j == layers and i < n - 1:
-                    out[f"up_blocks.{i}.upsamplers.0.conv."] = (f"output_blocks.{k}.{2 if attn else 1}.conv.", False)
-                k += 1
-    return out
-
-
-def _rename(key: str, prefixes: dict[str, tuple[str, bool]]) -> str:
-    for src, (dst, is_resnet) in sorted(prefixes.items(), key=lambda kv: -len(kv[0])):
-        if key.startswith(src):
-            rest = key[len(src):]
-            if is_resnet:
-                for a, b in _RESNET:
-                    if rest.startswith(a):
-                        rest = b + rest[len(a):]
-                        break
-            return dst + rest
-    raise KeyError(f"no original name for {key}")
-
-
 def unet_to_original(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
     """UNet weights in CompVis names (without the model.diffusion_model. prefix)."""
-    prefixes = _unet_prefixes(dict(unet.config))
-    return {_rename(k, prefixes): v.clone() for k, v in unet.state_dict().items()}
+    prefixes = unet_prefixes(dict(unet.config))
+    return {original_name(k, prefixes): v.clone() for k, v in unet.state_dict().items()}
 
 
 def controlnet_to_original(cn: ControlNetModel) -> dict[str, torch.Tensor]:
     """ControlNet weights in the original control_model.* names."""
     config = dict(cn.config)
-    prefixes = _unet_prefixes(config, up=False)
+    prefixes = unet_prefixes(config, up=False)
     prefixes["controlnet_cond_embedding.conv_in."] = ("input_hint_block.0.", False)
     prefixes["controlnet_cond_embedding.conv_out."] = ("input_hint_block.14.", False)
     for b in range(len(cn.controlnet_cond_embedding.blocks)):
@@ -201,7 +151,7 @@ def controlnet_to_original(cn: ControlNetModel) -> dict[str, torch.Tensor]:
     for z in range(len(cn.controlnet_down_blocks)):
         prefixes[f"controlnet_down_blocks.{z}."] = (f"zero_convs.{z}.0.", False)
     prefixes["controlnet_mid_block."] = ("middle_block_out.0.", False)
-    return {"control_model." + _rename(k, prefixes): v.clone() for k, v in cn.state_dict().items()}
+    return {"control_model." + original_name(k, prefixes): v.clone() for k, v in cn.state_dict().items()}
 
 
 def vae_to_original(vae: AutoencoderKL) -> dict[str, torch.Tensor]:
