@@ -1,0 +1,108 @@
+"""`atelier render` flags -> a Job: settings from JSON or an image's metadata, then flags override."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from pathlib import Path
+
+from engine.metadata import read_image_settings
+from engine.sampling.names import parse_sampler_name, parse_schedule_name
+from engine.settings import ControlUnit, Inpaint, Job, LoraRef, ModelRef, load_settings
+
+SIZE_RE = re.compile(r"^(\d+)[xX](\d+)$")
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `atelier render`."""
+    parser.add_argument("settings", nargs="?", type=Path, help="a settings JSON file to start from")
+    parser.add_argument("--from", dest="from_image", type=Path, metavar="IMAGE",
+                        help="start from the settings recorded in an image Atelier made")
+    parser.add_argument("--model", help="checkpoint path or model name")
+    parser.add_argument("--prompt")
+    parser.add_argument("--negative", help="negative prompt")
+    parser.add_argument("--sampler", help="sampler id or display name, e.g. dpmpp_2m or 'DPM++ 2M'")
+    parser.add_argument("--schedule", help="schedule id or display name, e.g. karras")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--cfg", type=float, help="CFG scale")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--size", help="WIDTHxHEIGHT, e.g. 512x768")
+    parser.add_argument("--batch", type=int, help="batch size")
+    parser.add_argument("--strength", type=float, help="img2img denoise strength (with --init)")
+    parser.add_argument("--init", type=Path, help="init image for img2img")
+    parser.add_argument("--mask", type=Path, help="inpaint mask (white = repaint), with --init")
+    parser.add_argument("--control", action="append", default=[], metavar="TYPE=IMAGE[:WEIGHT]",
+                        help="a ControlNet unit; repeat for several")
+    parser.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]", help="repeatable")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
+
+
+def _split_weight(text: str, what: str) -> tuple[str, float | None]:
+    """'name:0.8' -> ('name', 0.8); 'C:\\x.png' or 'a.png' -> (text, None)."""
+    head, sep, tail = text.rpartition(":")
+    if sep and head and not tail.startswith(("\\", "/")):
+        try:
+            return head, float(tail)
+        except ValueError:
+            if re.fullmatch(r"[-+.\d]+", tail):
+                raise ValueError(f"{what}: bad weight {tail!r} in {text!r}") from None
+    return text, None
+
+
+def parse_control(text: str) -> ControlUnit:
+    """TYPE=IMAGE[:WEIGHT] -> ControlUnit."""
+    kind, sep, rest = text.partition("=")
+    if not sep or not kind or not rest:
+        raise ValueError(f"--control expects TYPE=IMAGE[:WEIGHT], got {text!r}")
+    image, weight = _split_weight(rest, "--control")
+    return ControlUnit(type=kind, image=image, weight=1.0 if weight is None else weight)
+
+
+def parse_lora(text: str) -> LoraRef:
+    """FILE[:WEIGHT] -> LoraRef."""
+    path, weight = _split_weight(text, "--lora")
+    return LoraRef(path=path, weight=1.0 if weight is None else weight)
+
+
+def _base_job(args: argparse.Namespace) -> Job:
+    if args.settings is not None and args.from_image is not None:
+        raise ValueError("give either a settings file or --from IMAGE, not both")
+    if args.from_image is not None:
+        return read_image_settings(args.from_image).job
+    if args.settings is not None:
+        return load_settings(args.settings)
+    return Job()
+
+
+def job_from_args(args: argparse.Namespace) -> Job:
+    """The job `atelier render` runs: the base settings with every given flag applied."""
+    job = _base_job(args)
+    changes: dict[str, object] = {}
+    if args.model is not None:
+        changes["model"] = ModelRef(name=Path(args.model).stem, path=args.model)
+    simple = {"prompt": args.prompt, "negative_prompt": args.negative, "steps": args.steps,
+              "cfg_scale": args.cfg, "seed": args.seed, "batch_size": args.batch, "denoise": args.strength}
+    changes.update({k: v for k, v in simple.items() if v is not None})
+    if args.sampler is not None:
+        changes["sampler"], folded = parse_sampler_name(args.sampler)
+        if folded and args.schedule is None:
+            changes["schedule"] = folded
+    if args.schedule is not None:
+        changes["schedule"] = parse_schedule_name(args.schedule)
+    if args.size is not None:
+        match = SIZE_RE.match(args.size)
+        if match is None:
+            raise ValueError(f"--size expects WIDTHxHEIGHT, got {args.size!r}")
+        changes["width"], changes["height"] = int(match.group(1)), int(match.group(2))
+    if args.init is not None:
+        changes["init_image"] = str(args.init)
+    if args.mask is not None:
+        if args.init is None and job.init_image is None:
+            raise ValueError("--mask needs --init (the image to inpaint)")
+        changes["inpaint"] = Inpaint(mask=str(args.mask))
+    if args.control:
+        changes["controls"] = tuple(parse_control(c) for c in args.control)
+    if args.lora:
+        changes["loras"] = tuple(parse_lora(item) for item in args.lora)
+    return dataclasses.replace(job, **changes)
