@@ -1,4 +1,4 @@
-"""Fixtures: tiny config folders and tiny random models of every family, built once per session."""
+"""Engine fixtures: tiny config folders and tiny random models of every family, built once per session."""
 
 from __future__ import annotations
 
