@@ -12,6 +12,7 @@ from PySide6.QtGui import QImage
 
 from engine.sampling.names import sampler_display_name
 from engine.settings import Job
+from studio.canvas.imaging import rgba_to_qimage
 
 THUMB_SIZE = QSize(128, 128)
 EntryRole = Qt.ItemDataRole.UserRole + 1
@@ -25,15 +26,6 @@ class HistoryEntry:
     image: np.ndarray = field(repr=False)
     job: Job
     created: float
-
-
-def rgb_to_qimage(rgb: np.ndarray) -> QImage:
-    """A deep-copied QImage of an (H, W, 3) uint8 array (GUI thread only)."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
-    rgb = np.ascontiguousarray(rgb)
-    h, w, _ = rgb.shape
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 class HistoryModel(QAbstractListModel):
@@ -50,7 +42,7 @@ class HistoryModel(QAbstractListModel):
         entry = HistoryEntry(next(self._ids), image.copy(), job, created or time.time())
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._entries.insert(0, entry)
-        self._thumbs[entry.id] = rgb_to_qimage(image).scaled(
+        self._thumbs[entry.id] = rgba_to_qimage(image).scaled(
             THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
         self.endInsertRows()
         return entry

@@ -1,0 +1,127 @@
+"""The main window: docks, persistence, projects, settings import and the error path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, QSettings, QSize
+
+from engine.metadata import save_png
+from engine.settings import Job, load_settings
+from studio.canvas import LayerKind
+from studio.window import MainWindow
+from tests.engine.test_settings import FULL_JOB
+
+
+def _no_generation(job, inputs, ctx):  # type: ignore[no-untyped-def]
+    raise RuntimeError("generation is not part of this test")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, settings: QSettings) -> MainWindow:
+    w = MainWindow(_no_generation, settings, autosave_path=tmp_path / "rec" / "session.atelier")
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.bridge.shutdown(5000)
+    w.autosaver.wait()
+
+
+def test_window_has_every_dock_and_menu(window: MainWindow) -> None:
+    assert set(window.docks) == {"prompt", "sampler", "controlnet", "models", "tools", "layers", "history"}
+    assert [a.text() for a in window.menuBar().actions()] == ["&File", "&Edit", "&Tools", "&Generate", "&View", "&Help"]
+    assert window.generate_action.shortcut().toString() == "Ctrl+Return"
+    assert window.cancel_action.shortcut().toString() == "Esc"
+
+
+def test_job_size_and_canvas_follow_each_other(window: MainWindow) -> None:
+    window.job_model.set(width=640, height=384)
+    assert window.stack.canvas_size == QSize(640, 384)
+    window.stack.undo_stack.undo()
+    assert (window.job_model.job.width, window.job_model.job.height) == (512, 512)
+
+
+def test_control_unit_gets_its_own_layer(window: MainWindow) -> None:
+    window.control_panel.add_button.click()
+    (unit,) = window.job_model.job.controls
+    layer = window.stack.layer(unit.image.removeprefix("layer:"))
+    assert layer.kind is LayerKind.CONTROL
+    assert window.control_panel.layer_box.currentData() == unit.image
+
+
+def test_project_round_trip(window: MainWindow, tmp_path: Path) -> None:
+    window.job_model.set(prompt="a red star", steps=12)
+    layer = window.stack.layers()[0]
+    window.stack.set_pixels(layer.id, Image_to_qimage(np.full((16, 16, 4), 200, np.uint8)), QPoint(4, 4))
+    window.history.add(np.full((8, 8, 3), 77, np.uint8), Job(seed=5))
+    path = tmp_path / "p.atelier"
+    assert window.save_project(path=path)
+    before = [(l.id, l.name, l.kind) for l in window.stack.layers()]
+    pixels = window.stack.layers()[0].image.copy()
+    window.new_canvas()
+    window.job_model.set(prompt="something else")
+    assert window.open_project(path)
+    assert [(l.id, l.name, l.kind) for l in window.stack.layers()] == before
+    assert window.stack.layers()[0].image == pixels
+    assert window.job_model.job.prompt == "a red star" and window.history.entry(0).job.seed == 5
+
+
+def Image_to_qimage(arr: np.ndarray):  # type: ignore[no-untyped-def]
+    from studio.canvas.imaging import rgba_to_qimage
+
+    return rgba_to_qimage(arr)
+
+
+def test_bad_files_show_errors_and_keep_everything(window: MainWindow, tmp_path: Path) -> None:
+    window.job_model.set(prompt="my careful prompt")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 1, "steps": 0}')
+    assert not window.import_settings(bad)
+    assert "steps" in window.last_error_box.text() or "steps" in window.statusBar().currentMessage()
+    broken = tmp_path / "broken.atelier"
+    broken.write_bytes(b"not a project")
+    layers_before = len(window.stack.layers())
+    assert not window.open_project(broken)
+    assert window.job_model.job.prompt == "my careful prompt" and len(window.stack.layers()) == layers_before
+
+
+def test_import_settings_from_png_and_export(window: MainWindow, tmp_path: Path) -> None:
+    png = tmp_path / "r.png"
+    save_png(Image.new("RGB", (8, 8)), png, FULL_JOB)
+    assert window.import_settings(png)
+    assert window.job_model.job == FULL_JOB
+    out = tmp_path / "s.json"
+    assert window.export_settings(out) and load_settings(out) == FULL_JOB
+
+
+def test_preferences_persist_between_runs(qtbot, tmp_path: Path, settings: QSettings) -> None:
+    first = MainWindow(_no_generation, settings, autosave_path=tmp_path / "a.atelier")
+    qtbot.addWidget(first)
+    first.job_model.set(prompt="remember me", steps=33)
+    first.docks["history"].setVisible(False)
+    first.close()
+    second = MainWindow(_no_generation, QSettings(settings.fileName(), QSettings.Format.IniFormat),
+                        autosave_path=tmp_path / "b.atelier")
+    qtbot.addWidget(second)
+    assert (second.job_model.job.prompt, second.job_model.job.steps) == ("remember me", 33)
+    assert not second.docks["history"].isVisibleTo(second)
+    second.close()
+
+
+def test_generation_error_is_non_blocking_and_loses_nothing(window: MainWindow, qtbot) -> None:
+    window.job_model.set(prompt="keep this")
+    with qtbot.waitSignal(window.bridge.finished, timeout=5000):
+        window.generate()
+    assert window.last_error_box.isVisible() and not window.last_error_box.isModal()
+    assert "not part of this test" in window.last_error_box.text()
+    assert "Traceback" in window.last_error_box.detailedText()
+    assert window.job_model.job.prompt == "keep this"
