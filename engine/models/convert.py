@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from diffusers.loaders.single_file_utils import (
     convert_controlnet_checkpoint,
-    convert_ldm_clip_checkpoint,
     convert_ldm_unet_checkpoint,
     convert_ldm_vae_checkpoint,
     convert_open_clip_checkpoint,

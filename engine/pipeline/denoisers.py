@@ -47,6 +47,10 @@ class UNetCall:
         self.controls = tuple(controls)
         self.timesteps = torch.tensor(list(timesteps), dtype=torch.float64)
 
+    def set_timesteps(self, timesteps: Sequence[float] | torch.Tensor) -> None:
+        """The model timesteps of the steps this run takes (for the ControlNet windows)."""
+        self.timesteps = torch.as_tensor(timesteps, dtype=torch.float64).flatten().cpu()
+
     def fraction(self, t: torch.Tensor) -> float:
         """Position of timestep `t` in the schedule as a fraction in [0, 1]."""
         if len(self.timesteps) < 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import numpy as np
 
@@ -31,3 +32,27 @@ class GeneratedImage:
 
     image: np.ndarray = field(repr=False)  # (H, W, 3) uint8
     job: Job
+
+
+class TextProgressBar:
+    """A one-line text progress bar for a terminal stream (rewritten in place with '\\r')."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        filled = round(progress.fraction * self.width)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {progress.fraction:4.0%} step {progress.step}/{progress.total} "
+                          f"pass {progress.batch + 1}/{progress.batches}")
+        self.stream.flush()
+        self.drawn = True
+
+    def done(self) -> None:
+        """End the bar's line (if one was drawn)."""
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False

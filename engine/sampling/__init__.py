@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "CFGDenoiser": "guidance",
     "Guidance": "guidance",
     "sample": "api",
+    "sample_from": "api",
     "img2img_sigmas": "api",
     "InpaintDenoiser": "api",
 }
@@ -46,7 +47,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from engine.sampling.api import InpaintDenoiser, img2img_sigmas, sample
+    from engine.sampling.api import InpaintDenoiser, img2img_sigmas, sample, sample_from
     from engine.sampling.core import (
         Cancelled,
         CancelToken,

@@ -71,6 +71,49 @@ def check_mask(mask: Tensor, x_shape: torch.Size) -> Tensor:
     return mask
 
 
+def sample_from(
+    model: Denoiser,
+    sigmas: Tensor,
+    *,
+    sampler: str,
+    first_noise: Tensor,
+    source: NoiseSource,
+    options: Mapping[str, Any] | None = None,
+    extra_args: Mapping[str, Any] | None = None,
+    init: Tensor | None = None,
+    mask: Tensor | None = None,
+    cancel: CancelToken | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Run a named sampler from a given unit starting noise (B, ...) and return the latents.
+
+    sigmas is the schedule the run takes (for img2img already cut by `img2img_sigmas`); init (B, ...)
+    is noised to sigmas[0] with first_noise; mask (1 = repaint) needs init; source gives the per-step
+    noise of stochastic samplers. Callers with seeds use `sample`.
+    """
+    fn = get_sampler(sampler)
+    check_options(sampler, options or {})
+    if init is not None and init.shape != first_noise.shape:
+        raise ValueError(f"init latents have shape {tuple(init.shape)}, expected {tuple(first_noise.shape)}")
+    if mask is not None and init is None:
+        raise ValueError("inpainting (mask) needs init latents")
+    if init is not None and isinstance(sigmas, Tensor) and sigmas.ndim == 1 and len(sigmas) == 1:
+        return init  # the denoise strength selects no step: the image stays as it is
+    check_sigmas(sigmas)
+    space = space_of(model)
+    sigma_0 = float(sigmas[0])
+    x = space.noised(init, first_noise, sigma_0) if init is not None else first_noise * sigma_0  # (B, ...)
+    if mask is not None:
+        mask = check_mask(mask.to(x.device, x.dtype), x.shape)
+        model = InpaintDenoiser(model, init, mask, first_noise)  # type: ignore[arg-type]
+    if cancel is not None:
+        model = _Cancellable(model, cancel)
+    out = fn(model, x, sigmas, extra_args=extra_args, callback=callback, generator=source, **(options or {}))
+    if mask is not None:
+        out = out * mask + init * (1.0 - mask)  # type: ignore[operator]
+    return out
+
+
 def sample(
     model: Denoiser,
     sigmas: Tensor,
@@ -96,32 +139,14 @@ def sample(
     sigma that `denoise` selects. mask: 1 where to repaint (needs init). noise: overrides the
     per-step noise source (e.g. a Brownian tree); the initial noise still comes from the seeds.
     """
-    fn = get_sampler(sampler)
-    check_options(sampler, options or {})
     check_sigmas(sigmas)
     source = GeneratorNoise.from_seeds(seeds, shape, device=device, dtype=dtype)
-    if init is not None and tuple(init.shape) != source.batch_shape:
-        raise ValueError(f"init latents have shape {tuple(init.shape)}, expected {source.batch_shape}")
-    if mask is not None and init is None:
-        raise ValueError("inpainting (mask) needs init latents")
     if init is not None:
+        if tuple(init.shape) != source.batch_shape:
+            raise ValueError(f"init latents have shape {tuple(init.shape)}, expected {source.batch_shape}")
         sigmas = img2img_sigmas(sigmas, denoise)
-    first_noise = source.sample()  # (B, *shape)
-    if len(sigmas) < 2:
-        return init.to(device, dtype)  # type: ignore[union-attr]  # denoise selects no step
-    space = space_of(model)
-    sigma_0 = float(sigmas[0])
-    if init is not None:
         init = init.to(device, dtype)
-        x = space.noised(init, first_noise, sigma_0)
-    else:
-        x = first_noise * sigma_0
-    if mask is not None:
-        mask = check_mask(mask.to(device, dtype), x.shape)
-        model = InpaintDenoiser(model, init, mask, first_noise)  # type: ignore[arg-type]
-    if cancel is not None:
-        model = _Cancellable(model, cancel)
-    out = fn(model, x, sigmas, extra_args=extra_args, callback=callback, generator=noise or source, **(options or {}))
-    if mask is not None:
-        out = out * mask + init * (1.0 - mask)  # type: ignore[operator]
-    return out
+    first_noise = source.sample()  # (B, *shape)
+    return sample_from(model, sigmas, sampler=sampler, first_noise=first_noise, source=noise or source,
+                       options=options, extra_args=extra_args, init=init, mask=mask, cancel=cancel,
+                       callback=callback)

@@ -1,0 +1,108 @@
+"""Which files a job names: its base model, ControlNets and LoRAs, by path or by name in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.models import FAMILY_SPECS, Family, ModelEntry, ModelKind, ModelNotFoundError, ScanResult
+from engine.pipeline.errors import NoModelError
+from engine.settings import ControlUnit, ModelRef
+
+BUILTIN_NAME = "builtin"
+
+
+def builtin_model() -> Path | None:
+    """The base model that ships with Atelier, used when the settings name none and none is installed.
+
+    None until a built-in model exists (it comes with a later issue); this is the one place it plugs in.
+    """
+    return None
+
+
+def _path(text: str, base_dir: Path | None) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() or base_dir is None else base_dir / path
+
+
+def _looks_like_name(text: str) -> bool:
+    """A bare name ("my-model"), as opposed to a file path ("models/x.safetensors")."""
+    return "/" not in text and "\\" not in text and Path(text).suffix.lower() not in (
+        ".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+
+
+def _by_name(entries: tuple[ModelEntry, ...], name: str) -> ModelEntry | None:
+    """The entry called `name` (its store name, file name or stem; case-insensitive)."""
+    key = name.casefold()
+    for entry in entries:
+        if key in (entry.name.casefold(), entry.path.name.casefold(), entry.path.stem.casefold(),
+                   Path(entry.name).name.casefold()):
+            return entry
+    return None
+
+
+def resolve_model(ref: ModelRef, scan: Callable[[], ScanResult], models_dir: Path,
+                  base_dir: Path | None = None) -> tuple[Path, str]:
+    """(path, display name) of the job's base model: its path if set, else its name in the store.
+
+    A missing path is an error naming it, unless it is a bare name (`--model NAME`) found in the store.
+    With no name, the first installed checkpoint (or the built-in model) is used.
+    """
+    if ref.path:
+        path = _path(ref.path, base_dir)
+        if path.exists():
+            return path, ref.name or path.stem
+        if not _looks_like_name(ref.path):
+            raise ModelNotFoundError(path, "the model in the settings does not exist (moved, deleted, or on a "
+                                           "drive that is not mounted)")
+    checkpoints = scan().of_kind(ModelKind.CHECKPOINT)
+    name = ref.path if ref.path else ref.name
+    if name and name != BUILTIN_NAME:
+        entry = _by_name(checkpoints, name)
+        if entry is not None:
+            return entry.path, entry.name
+        if not checkpoints:
+            raise NoModelError(models_dir, f"model {name!r} is not installed")
+        installed = ", ".join(sorted(e.name for e in checkpoints))
+        raise ModelNotFoundError(Path(name), f"no installed model has this name; installed: {installed}")
+    if checkpoints:
+        first = min(checkpoints, key=lambda e: e.name.casefold())
+        return first.path, first.name
+    builtin = builtin_model()
+    if builtin is None:
+        raise NoModelError(models_dir)
+    return builtin, BUILTIN_NAME
+
+
+def resolve_controlnet(unit: ControlUnit, family: Family, scan: Callable[[], ScanResult], models_dir: Path,
+                       base_dir: Path | None = None) -> Path:
+    """The ControlNet file of a unit: its model path or name, else the installed one named like its type."""
+    if unit.model:
+        path = _path(unit.model, base_dir)
+        if path.exists():
+            return path
+        if not _looks_like_name(unit.model):
+            raise ModelNotFoundError(path, "the ControlNet in the settings does not exist")
+        entry = _by_name(scan().of_kind(ModelKind.CONTROLNET), unit.model)
+        if entry is None:
+            raise ModelNotFoundError(Path(unit.model), f"no installed ControlNet has this name (in {models_dir})")
+        return entry.path
+    fitting = sorted(scan().of_kind(ModelKind.CONTROLNET, family), key=lambda e: e.name.casefold())
+    matches = [e for e in fitting if unit.type.casefold() in e.name.casefold()]
+    if not matches:
+        raise ModelNotFoundError(models_dir, f"no installed ControlNet for {unit.type!r} fits "
+                                             f"{FAMILY_SPECS[family].label}; put one in this folder "
+                                             "(its name containing the type) or set the unit's model")
+    return matches[0].path
+
+
+def resolve_lora(text: str, scan: Callable[[], ScanResult], base_dir: Path | None = None) -> Path:
+    """A LoRA's file from its path or its name in the store."""
+    path = _path(text, base_dir)
+    if path.exists():
+        return path
+    if _looks_like_name(text):
+        entry = _by_name(scan().of_kind(ModelKind.LORA), text)
+        if entry is not None:
+            return entry.path
+    raise ModelNotFoundError(path, "the LoRA in the settings does not exist")
