@@ -13,7 +13,7 @@ from engine.cli import USER_ERRORS, add_commands
 def _gui(args: argparse.Namespace) -> int:
     from studio.app import run_app  # Qt loads only for the GUI
 
-    return run_app(sys.argv[:1] + list(args.qt_args), screenshot=args.screenshot)
+    return run_app(sys.argv[:1] + list(args.qt_args), screenshot=args.screenshot, recover=args.recover)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the studio window (the default)")
     gui.add_argument("--screenshot", type=Path, metavar="PNG",
                      help="save a picture of the window once it is shown, then quit")
+    gui.add_argument("--recover", choices=("ask", "yes", "no"), default="ask",
+                     help="what to do with a session left by a crash (default: ask)")
     gui.add_argument("qt_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     gui.set_defaults(handler=_gui)
     add_commands(sub)
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     handler = getattr(args, "handler", None)
     if handler is None:
-        args.qt_args, args.screenshot = [], None
+        args.qt_args, args.screenshot, args.recover = [], None, "ask"
         handler = _gui
     try:
         return handler(args)
