@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ from engine.paths import user_models_dir
 from engine.pipeline.inputs import CANVAS_REF, ImageInputs
 from engine.pipeline.progress import GeneratedImage, Progress
 from engine.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
-from engine.settings import Job, SettingsError, SettingsFileError, load_settings, save_settings, settings_from_json, settings_to_json
+from engine.settings import Inpaint, Job, SettingsError, SettingsFileError, load_settings, save_settings, settings_from_json, settings_to_json
 from studio.bridge import EngineBridge, JobError, TaskContext
 from studio.canvas import CanvasView, LayerKind, LayerStack
 from studio.canvas.imaging import rgba_to_qimage
@@ -211,9 +212,8 @@ class MainWindow(QMainWindow):
             if mask is not None and mask.any():
                 ref = f"layer:{self.stack.find_mask().id}"
                 masks[ref] = mask
-                from engine.settings import Inpaint
-
-                job = job.replace(inpaint=job.inpaint.__class__(mask=ref) if job.inpaint else Inpaint(mask=ref))
+                # Keep the user's blur/padding/only-masked choices; the canvas supplies the mask.
+                job = job.replace(inpaint=dataclasses.replace(job.inpaint, mask=ref) if job.inpaint else Inpaint(mask=ref))
         else:
             job = job.replace(init_image=None, inpaint=None)
         for unit in job.controls:
@@ -241,6 +241,7 @@ class MainWindow(QMainWindow):
         """Cancel the running generation (takes effect within one step)."""
         if self._running is not None:
             self.bridge.cancel(self._running)
+            self.statusBar().showMessage("Cancelling… (stops at the next step)")
         else:
             self.canvas.cancel_gesture()
 

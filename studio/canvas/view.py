@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QBrush,
@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPixmap,
+    QShowEvent,
     QPointingDevice,
     QTabletEvent,
     QTransform,
@@ -68,6 +69,7 @@ class CanvasView(QGraphicsView):
         self._last_input = (QPointF(), 1.0)
         self._pan_from: QPoint | None = None
         self._space_held = False
+        self._fitted_once = False
         self._checker = _checker_brush()
         self._preview = PreviewItem()
         self._preview.setZValue(_PREVIEW_Z)
@@ -156,7 +158,10 @@ class CanvasView(QGraphicsView):
 
     def zoom_to_fit(self) -> None:
         """Fit the whole canvas into the view."""
-        self.fitInView(QRectF(QPointF(0, 0), self._stack.canvas_size.toSizeF()), Qt.AspectRatioMode.KeepAspectRatio)
+        size = self._stack.canvas_size.toSizeF()
+        pad = 0.03 * max(size.width(), size.height())  # a little room around the edges
+        self.fitInView(QRectF(-pad, -pad, size.width() + 2 * pad, size.height() + 2 * pad),
+                       Qt.AspectRatioMode.KeepAspectRatio)
         self._zoomed()
 
     def set_preview(self, image: QImage | None, rect: QRect | None = None) -> None:
@@ -241,6 +246,13 @@ class CanvasView(QGraphicsView):
 
     def _canvas_resized(self) -> None:
         self._update_scene_rect()
+        self.zoom_to_fit()  # a new size (preset, opened project) is shown whole, centred
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if not self._fitted_once:  # the first time the view has its real size: show the canvas whole
+            self._fitted_once = True
+            QTimer.singleShot(0, self.zoom_to_fit)  # after the window's layout has settled
 
     def _update_scene_rect(self) -> None:
         size = self._stack.canvas_size

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QListView, QMenu, QSlider, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QMenu, QSlider, QToolButton, QVBoxLayout, QWidget
 
 from studio.canvas.layers import LayerKind, LayerStack
 
@@ -37,7 +37,10 @@ class LayersPanel(QWidget):
         row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
-        layout.addWidget(self.opacity)
+        opacity_row = QHBoxLayout()
+        opacity_row.addWidget(QLabel("Opacity"))
+        opacity_row.addWidget(self.opacity, 1)
+        layout.addLayout(opacity_row)
         layout.addLayout(row)
         self.view.selectionModel().currentChanged.connect(self._selected)
         stack.current_changed.connect(self._show_current)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QRegularExpressionValidator, QSyntaxHighlighter, QTextCharFormat
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QKeyEvent,
+    QPalette,
+    QRegularExpressionValidator,
+    QSyntaxHighlighter,
+    QTextCharFormat,
+    QTextDocument,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -27,16 +35,34 @@ from studio.panels.prompt_weights import adjust_weight, syntax_spans
 WEIGHT_STEP = 0.1
 
 
+def is_dark(palette: QPalette) -> bool:
+    """Whether a palette is a dark one (its text base is darker than mid-grey)."""
+    return palette.color(QPalette.ColorRole.Base).lightnessF() < 0.5
+
+
 class WeightHighlighter(QSyntaxHighlighter):
     """Colours (words:1.2), (words), [words] and <lora:...> in a prompt."""
 
-    COLORS = {"weight": "#2a7ab0", "emphasis": "#2a7ab0", "deemphasis": "#8a6d3b", "lora": "#8e44ad",
-              "number": "#c0392b"}
+    LIGHT = {"weight": "#2a7ab0", "emphasis": "#2a7ab0", "deemphasis": "#8a6d3b", "lora": "#8e44ad",
+             "number": "#c0392b"}
+    DARK = {"weight": "#6cb6e8", "emphasis": "#6cb6e8", "deemphasis": "#d8b46a", "lora": "#c59be0",
+            "number": "#f07b6b"}  # the same hues, light enough to read on a dark base
+
+    def __init__(self, document: QTextDocument, dark: bool = False) -> None:
+        super().__init__(document)
+        self.colors = self.DARK if dark else self.LIGHT
+
+    def set_dark(self, dark: bool) -> None:
+        """Follow a light or dark palette."""
+        colors = self.DARK if dark else self.LIGHT
+        if colors is not self.colors:
+            self.colors = colors
+            self.rehighlight()
 
     def highlightBlock(self, text: str) -> None:  # noqa: N802 (Qt override)
         for span in syntax_spans(text):
             fmt = QTextCharFormat()
-            fmt.setForeground(QColor(self.COLORS[span.kind]))
+            fmt.setForeground(QColor(self.colors[span.kind]))
             if span.kind == "number":
                 fmt.setFontWeight(700)
             self.setFormat(span.start, span.end - span.start, fmt)
@@ -49,7 +75,12 @@ class PromptEdit(QPlainTextEdit):
         super().__init__(parent)
         self.setPlaceholderText(placeholder)
         self.setTabChangesFocus(True)
-        self._highlighter = WeightHighlighter(self.document())
+        self._highlighter = WeightHighlighter(self.document(), is_dark(self.palette()))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:  # the system switched light/dark
+            self._highlighter.set_dark(is_dark(self.palette()))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier and event.key() in (Qt.Key.Key_Up, Qt.Key.Key_Down):
@@ -83,7 +114,7 @@ class SeedEdit(QWidget):
         self.edit = QLineEdit()
         self.edit.setValidator(QRegularExpressionValidator(r"\d{1,19}"))
         self.edit.setToolTip("The seed of the first image; image n of a batch uses seed + n.")
-        self.randomize_button = QToolButton(text="🎲", toolTip="Pick a new random seed")
+        self.randomize_button = QToolButton(text="Random", toolTip="Pick a new random seed")
         self.lock = QCheckBox("Lock", toolTip="Keep this seed for the next generations")
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)

@@ -62,8 +62,10 @@ class ToolsPanel(QWidget):
         slider.blockSignals(False)
 
     def _show_color(self, color: QColor) -> None:
-        self.color.setText(QColor(color).name())
-        self.color.setStyleSheet(f"background: {QColor(color).name()}")
+        color = QColor(color)
+        text = "#000000" if color.lightnessF() > 0.5 else "#ffffff"  # the name stays readable on its swatch
+        self.color.setText(color.name())
+        self.color.setStyleSheet(f"background: {color.name()}; color: {text}")
 
     def _pick_color(self) -> None:
         color = QColorDialog.getColor(self._tools.color, self, "Brush colour")

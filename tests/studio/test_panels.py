@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
 
 from engine.settings import ControlUnit, Job
 from studio.models.job_model import JobModel
@@ -69,6 +70,26 @@ def test_prompt_panel_weights_and_seed(qtbot, model: JobModel) -> None:
     panel.seed.lock.setChecked(False)
     seeds = {panel.seed.seed_for_next_job() for _ in range(5)}
     assert len(seeds) >= 4 and panel.seed.edit.text() == str(model.job.seed)
+
+
+def _weight_colour(edit) -> str:  # type: ignore[no-untyped-def]
+    block = edit.document().firstBlock()
+    formats = [r for r in block.layout().formats() if r.format.foreground().style() != Qt.BrushStyle.NoBrush]
+    return formats[0].format.foreground().color().name()
+
+
+def test_prompt_highlighting_follows_a_light_or_dark_palette(qtbot, model: JobModel) -> None:
+    panel = PromptPanel(model)
+    qtbot.addWidget(panel)
+    panel.prompt.setPlainText("a (red:1.2) star")
+    light = _weight_colour(panel.prompt)
+    dark = QPalette(panel.prompt.palette())
+    dark.setColor(QPalette.ColorRole.Base, QColor(30, 30, 34))
+    dark.setColor(QPalette.ColorRole.Text, QColor(230, 230, 230))
+    panel.prompt.setPalette(dark)  # what a switch of the system theme delivers
+    on_dark = _weight_colour(panel.prompt)
+    assert light != on_dark
+    assert QColor(on_dark).lightnessF() > 0.55 > QColor(light).lightnessF()  # readable on each base
 
 
 def test_weight_edit_functions() -> None:

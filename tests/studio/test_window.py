@@ -50,6 +50,23 @@ def test_job_size_and_canvas_follow_each_other(window: MainWindow) -> None:
     assert (window.job_model.job.width, window.job_model.job.height) == (512, 512)
 
 
+def _canvas_on_screen(window: MainWindow):  # type: ignore[no-untyped-def]
+    size = window.stack.canvas_size
+    return window.canvas.mapFromScene(0, 0, size.width(), size.height()).boundingRect()
+
+
+def test_canvas_is_shown_whole_and_centred(window: MainWindow, qtbot) -> None:
+    """On first show and after a resize of the canvas, the whole canvas is in view, in the middle."""
+    for size in (None, (1024, 384)):
+        if size is not None:
+            window.job_model.set(width=size[0], height=size[1])
+        view = window.canvas.viewport().rect()
+        qtbot.waitUntil(lambda: view.contains(_canvas_on_screen(window)), timeout=2_000)
+        shown = _canvas_on_screen(window)
+        assert abs(shown.center().x() - view.center().x()) <= 2 and abs(shown.center().y() - view.center().y()) <= 2
+        assert max(shown.width() / view.width(), shown.height() / view.height()) > 0.85  # fills the view
+
+
 def test_control_unit_gets_its_own_layer(window: MainWindow) -> None:
     window.control_panel.add_button.click()
     (unit,) = window.job_model.job.controls
