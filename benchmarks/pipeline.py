@@ -32,9 +32,9 @@ from diffusers import (  # noqa: E402
     AutoencoderKL,
     UNet2DConditionModel,
 )
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection  # noqa: E402
 
+from benchmarks.measure import peak_bytes  # noqa: E402
 from engine.models import FAMILY_SPECS, ModelStore, ResourcePaths  # noqa: E402
 from engine.models.families import Family  # noqa: E402
 from engine.models.resources import read_config  # noqa: E402
@@ -96,24 +96,6 @@ def median_times(fns: list[Callable[[], object]], repeats: int, device: torch.de
             _sync(device)
             times[i].append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
-
-
-def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
-    """Peak bytes of live torch allocations during one call, above what was live before it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    live = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        live += event.self_cpu_memory_usage  # allocations (+) and frees (-) of this op itself
-        peak = max(peak, live)
-    return peak
 
 
 def full_size_model(family: Family, out: Path, resources: ResourcePaths) -> Path:

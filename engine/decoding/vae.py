@@ -115,41 +115,55 @@ class _GroupNormStats:
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.norms = [m for m in module.modules() if isinstance(m, torch.nn.GroupNorm)]
-        self.shared: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._sums: dict[int, list[torch.Tensor]] = {}
+        self.shared: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # (mean, var), each (B, G)
+        self._moments: dict[int, tuple[float, torch.Tensor, torch.Tensor]] = {}  # (n, mean, M2) so far
         self.core = (0.0, 1.0, 0.0, 1.0)  # the part of the current tile that is its own (y0, y1, x0, x1)
+
+    def _record(self, key: int, own: torch.Tensor) -> None:
+        """Merge this tile's own part into the running per-group moments (Chan et al.'s pairwise
+        update: exact, and without the cancellation of sum-of-squares)."""
+        dims = tuple(range(2, own.dim()))
+        var_b, mean_b = torch.var_mean(own, dim=dims, unbiased=False)  # (B, G) each, no full-size temporary
+        n_b = float(own[0, 0].numel())
+        mean_b, m2_b = mean_b.double(), var_b.double() * n_b
+        if key not in self._moments:
+            self._moments[key] = (n_b, mean_b, m2_b)
+            return
+        n_a, mean_a, m2_a = self._moments[key]
+        n = n_a + n_b
+        delta = mean_b - mean_a
+        self._moments[key] = (n, mean_a + delta * (n_b / n), m2_a + m2_b + delta.square() * (n_a * n_b / n))
 
     def _forward(self, norm: torch.nn.GroupNorm):  # type: ignore[no-untyped-def]
         def forward(x: torch.Tensor) -> torch.Tensor:
             b, c = x.shape[:2]
-            grouped = x.float().reshape(b, norm.num_groups, -1)  # (B, G, N)
+            g = norm.num_groups
+            xf = x.float()
+            grouped = xf.reshape(b, g, c // g, *x.shape[2:])  # (B, G, C/G, ...), a view for contiguous x
             if x.dim() == 4:
                 h, w = x.shape[2:]
                 y0, y1, x0, x1 = self.core
-                own = x[:, :, round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)].float()
-                own = own.reshape(b, norm.num_groups, -1)  # (B, G, n): this tile's own share
+                own = grouped[..., round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)]  # this tile's share
             else:  # (B, C, N) inside attention: no spatial layout to crop
                 own = grouped
-            sums = [own.sum(-1, keepdim=True), own.square().sum(-1, keepdim=True), torch.tensor(float(own.shape[-1]))]
-            acc = self._sums.get(id(norm))
-            self._sums[id(norm)] = sums if acc is None else [p + q for p, q in zip(acc, sums)]
+            self._record(id(norm), own)
             if id(norm) in self.shared:
                 mean, var = self.shared[id(norm)]
             else:
-                mean, var = grouped.mean(-1, keepdim=True), grouped.var(-1, unbiased=False, keepdim=True)
-            y = ((grouped - mean) / torch.sqrt(var + norm.eps)).reshape(x.shape).to(x.dtype)
+                var, mean = torch.var_mean(grouped, dim=tuple(range(2, grouped.dim())), unbiased=False)
+            # y = x * scale + shift per channel: one output-sized tensor, as GroupNorm itself allocates.
+            scale = torch.rsqrt(var.float() + norm.eps).repeat_interleave(c // g, dim=1)  # (B, C)
+            shift = -mean.float().repeat_interleave(c // g, dim=1) * scale
             if norm.affine:
-                shape = (1, c) + (1,) * (x.dim() - 2)
-                y = y * norm.weight.reshape(shape) + norm.bias.reshape(shape)
-            return y
+                scale, shift = scale * norm.weight.float(), shift * norm.weight.float() + norm.bias.float()
+            shape = (b, c) + (1,) * (x.dim() - 2)
+            return torch.addcmul(shift.reshape(shape), xf, scale.reshape(shape)).to(x.dtype)
         return forward
 
     def end_pass(self) -> None:
-        """Turn the sums recorded this pass into the shared statistics for the next one."""
-        for key, (s1, s2, n) in self._sums.items():
-            mean = s1 / n
-            self.shared[key] = (mean, (s2 / n - mean.square()).clamp_min(0))
-        self._sums = {}
+        """Turn the moments recorded this pass into the shared statistics for the next one."""
+        self.shared = {key: (mean, m2 / n) for key, (n, mean, m2) in self._moments.items()}
+        self._moments = {}
 
     def __enter__(self) -> _GroupNormStats:
         for norm in self.norms:
@@ -172,6 +186,15 @@ def _decode_tiled(vae: Any, z: torch.Tensor, tiles: TileSpec, passes: int = 2) -
             _blend_tiles(vae, z, tiles, norms)
             norms.end_pass()
         return _blend_tiles(vae, z, tiles, norms)
+
+
+def tiled_peak_bound(tile_peak_bytes: int, batch: int, height: int, width: int) -> int:
+    """The stated peak-memory bound of a tiled decode of a (batch, 3, height, width) image: the peak
+    of decoding one tile whole, plus the float32 output (3 channels) and blend-weight (1 channel)
+    buffers, plus 10 % for the blending temporaries. It does not grow with the image beyond those
+    buffers (benchmarks/decode.py measures it against a 2048 x 2048 decode)."""
+    buffers = 4 * (3 * batch + 1) * height * width  # float32 out + weight
+    return int(1.1 * (tile_peak_bytes + buffers))
 
 
 def _core_span(starts: list[int], i: int, extent: int, size: int, tiles: TileSpec) -> tuple[float, float]:

@@ -77,6 +77,32 @@ def test_tiled_decode_is_close_to_full_decode_and_seamless() -> None:
     assert col.max() < 4 * col.mean(), (col.max(), col.mean())
 
 
+def test_shared_group_norm_statistics_are_exact() -> None:
+    """The tiled GroupNorm gives GroupNorm's own result on a whole image, and the statistics merged
+    from tiles that split an image are those of the whole image."""
+    from engine.decoding.vae import _GroupNormStats
+
+    torch.manual_seed(3)
+    norm = torch.nn.GroupNorm(4, 8)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5), norm.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(2, 8, 12, 10) * 3 + 1
+    with _GroupNormStats(norm) as stats:
+        torch.testing.assert_close(norm(x), F.group_norm(x, 4, norm.weight, norm.bias, norm.eps))
+        stats._moments = {}
+        for left, right in ((0, 4), (4, 10)):  # two tiles, each recording only its own columns
+            stats.core = (0.0, 1.0, left / 10, right / 10)
+            norm(x)
+        stats.end_pass()
+        mean, var = stats.shared[id(norm)]
+        grouped = x.reshape(2, 4, -1).double()
+        torch.testing.assert_close(mean, grouped.mean(-1))
+        torch.testing.assert_close(var, grouped.var(-1, unbiased=False))
+        torch.testing.assert_close(norm(x[..., 4:]), F.group_norm(x, 4, norm.weight, norm.bias, norm.eps)[..., 4:],
+                                   rtol=1e-5, atol=1e-5)  # a tile normalised with the whole image's statistics
+    assert "forward" not in vars(norm)  # the module is restored
+
+
 def test_tile_spec_validation() -> None:
     with pytest.raises(ValueError, match="tile"):
         TileSpec(tile=4)
