@@ -225,10 +225,11 @@ def detect_folder(folder: Path) -> Detection:
             return Detection(ModelKind.CONTROLNET, Layout.DIFFUSERS_FOLDER, family, (family,), "controlnet")
         if cls == "SD3ControlNetModel":
             return Detection(ModelKind.CONTROLNET, Layout.DIFFUSERS_FOLDER, Family.SD3, (Family.SD3,), "sd3-controlnet")
-        if cls == "AutoencoderKL":
+        if cls in ("AutoencoderKL", "VQModel"):
             latents = int(config.get("latent_channels", 4))
-            return Detection(ModelKind.VAE, Layout.DIFFUSERS_FOLDER, None, _family_by_latents(latents),
-                             "autoencoder-kl", (f"{latents} latent channels",))
+            arch = "autoencoder-kl" if cls == "AutoencoderKL" else "vqgan"
+            return Detection(ModelKind.VAE, Layout.DIFFUSERS_FOLDER, None, _family_by_latents(latents), arch,
+                             (f"{latents} latent channels",))
         raise UnknownModelError(folder, f"diffusers component {cls or '(no _class_name)'} is not supported here")
     raise UnknownModelError(folder, "folder has neither model_index.json nor config.json")
 

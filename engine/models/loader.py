@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 import torch
-from diffusers import AutoencoderKL, ControlNetModel, SD3Transformer2DModel, UNet2DConditionModel
+from diffusers import AutoencoderKL, ControlNetModel, SD3Transformer2DModel, UNet2DConditionModel, VQModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from engine.models import convert
@@ -50,7 +50,7 @@ class LoadedModel:
     layout: Layout
     prediction_type: str
     denoiser: torch.nn.Module  # UNet2DConditionModel or SD3Transformer2DModel
-    vae: AutoencoderKL
+    vae: AutoencoderKL | VQModel  # a VQGAN quantizes to its codebook when it decodes
     text_encoders: tuple[torch.nn.Module, ...]
     tokenizers: tuple[CLIPTokenizer, ...]
     scheduler_config: Mapping[str, Any] = field(default_factory=dict)
@@ -196,8 +196,9 @@ def _load_folder(path: Path, family: Family, det: Detection, options: LoadOption
 
 
 def load_vae(path: Path, family: Family, *, dtype: torch.dtype = torch.float32, device: str = "cpu",
-             resources: ResourcePaths = ResourcePaths()) -> AutoencoderKL:
-    """Load a VAE (folder, or single file in original or diffusers names) for a family."""
+             resources: ResourcePaths = ResourcePaths()) -> AutoencoderKL | VQModel:
+    """Load a VAE (folder, or single file in original or diffusers names) or a VQGAN (diffusers
+    VQModel folder) for a family."""
     path = Path(path)
     det = detect_path(path)
     if det.kind is not ModelKind.VAE:
@@ -210,8 +211,9 @@ def load_vae(path: Path, family: Family, *, dtype: torch.dtype = torch.float32, 
     else:
         config = read_config(resources.component_dir(family, "vae"))
         state = convert.vae_state(read_state_dict(path), config)
-    return build_module(lambda: AutoencoderKL.from_config(config), state, path=path, component="vae",
-                        dtype=dtype, device=device)
+    cls = VQModel if det.architecture == "vqgan" else AutoencoderKL
+    return build_module(lambda: cls.from_config(config), state, path=path, component="vae", dtype=dtype,
+                        device=device)
 
 
 _CONTROLNET_PARAMS = frozenset(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}

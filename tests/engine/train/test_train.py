@@ -1,0 +1,109 @@
+"""The built-in models' training: a tiny run end to end, the pieces of the loop, and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.decoding.vae import decode, encode
+from engine.train.loop import LossLog, plot_losses, setup_run
+from engine.train.vqgan import (
+    EMACodebook,
+    VQGANConfig,
+    build_vqgan,
+    load_vqgan,
+    random_crops,
+    train_vqgan,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = VQGANConfig(steps=4, batch_size=2, crop=32, codebook_size=16, block_out_channels=(8, 8, 8, 8), norm_groups=4,
+                   gan_start=2, restart_every=2, eval_images=4, warmup=1)
+
+
+def test_tiny_vqgan_run_saves_a_loadable_model_and_its_record(tmp_path: Path) -> None:
+    setup = setup_run(tmp_path / "vae", "cpu", seed=0)
+    figures = train_vqgan(TINY, setup, "python -m engine.train vqgan --steps 4")
+    folder = tmp_path / "vae"
+    assert {"config.json", "diffusion_pytorch_model.safetensors", "loss_curve.png", "training.json"} <= {
+        p.name for p in folder.iterdir()}
+    record = json.loads((folder / "training.json").read_text())
+    assert record["command"] == "python -m engine.train vqgan --steps 4" and record["data_seed"] == 0
+    assert record["config"]["steps"] == 4 and record["figures"] == figures
+    assert 0 < figures["heldout_psnr_db"] < 60 and figures["codebook_perplexity"] >= 1
+    vq = load_vqgan(folder)
+    assert vq.config.scaling_factor == pytest.approx(1 / figures["latent_std"], rel=1e-3)
+    x = torch.zeros(1, 3, 64, 64)
+    z = encode(vq, x)  # (1, 4, 8, 8): downsampling 8, scaled to unit variance
+    assert z.shape == (1, 4, 8, 8) and decode(vq, z).shape == (1, 3, 64, 64)
+
+
+def test_training_is_reproducible(tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY, steps=2, gan_start=10)
+    weights = []
+    for run in ("a", "b"):
+        train_vqgan(config, setup_run(tmp_path / run, "cpu", seed=0), "test")
+        weights.append(load_vqgan(tmp_path / run).state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_dead_codes_move_onto_encoder_outputs() -> None:
+    torch.manual_seed(0)
+    vq = build_vqgan(TINY)
+    codebook = EMACodebook(vq, decay=0.99)
+    before = vq.quantize.embedding.weight.detach().clone()
+    usage = torch.zeros(16, dtype=torch.long)
+    usage[:4] = 3  # codes 4.. were never chosen
+    vectors = torch.full((10, 4), 7.0)
+    moved = codebook.restart_dead(usage, vectors, np.random.default_rng(0))
+    after = vq.quantize.embedding.weight.detach()
+    assert moved == 12
+    assert torch.equal(after[:4], before[:4])
+    assert torch.allclose(after[4:], torch.full((12, 4), 7.0), atol=0.1)
+
+
+def test_ema_codebook_converges_to_the_mean_of_its_vectors() -> None:
+    torch.manual_seed(0)
+    vq = build_vqgan(TINY)
+    codebook = EMACodebook(vq, decay=0.9)
+    vectors = torch.tensor([[1.0, 2.0, 3.0, 4.0], [3.0, 2.0, 1.0, 0.0]])  # both assigned to code 5
+    for _ in range(200):
+        codebook.update(vectors, torch.tensor([5, 5]))
+    torch.testing.assert_close(vq.quantize.embedding.weight[5], torch.tensor([2.0, 2.0, 2.0, 2.0]), atol=1e-3,
+                               rtol=0)
+    assert not vq.quantize.embedding.weight.requires_grad  # the optimiser leaves the codebook alone
+
+
+def test_random_crops_are_seeded_windows() -> None:
+    images = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
+    a = random_crops(images, 8, np.random.default_rng(1))
+    b = random_crops(images, 8, np.random.default_rng(1))
+    assert a.shape == (2, 3, 8, 8) and torch.equal(a, b)
+    row = a[0, 0, 0, 0].item() // 16 % 16, a[0, 0, 0, 0].item() % 16  # the crop's origin in image 0
+    assert torch.equal(a[0], images[0, :, int(row[0]):int(row[0]) + 8, int(row[1]):int(row[1]) + 8])
+
+
+def test_loss_curve_has_a_log_panel_and_a_signed_panel(tmp_path: Path) -> None:
+    log = LossLog()
+    for step in range(100):
+        log.add(step, l1=1.0 / (1 + step), g=np.sin(step / 10))
+    plot_losses(log, tmp_path / "curve.png", "test")
+    with Image.open(tmp_path / "curve.png") as im:
+        assert im.size == (900, 640)  # two panels: the adversarial loss can be negative
+        assert len(np.unique(np.asarray(im.convert("RGB")).reshape(-1, 3), axis=0)) > 3
+
+
+def test_cli_lists_models_and_rejects_bad_steps() -> None:
+    out = subprocess.run([sys.executable, "-m", "engine.train", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "vqgan" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "engine.train", "vqgan", "--steps", "0"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--steps must be >= 1" in bad.stderr
