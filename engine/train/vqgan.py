@@ -42,21 +42,50 @@ class VQGANConfig:
     gan_weight: float = 0.05
     restart_every: int = 100  # codes unused for this many steps are moved onto encoder outputs
     ema_decay: float = 0.99  # codebook EMA
+    quantizer: str = "vq"  # "vq": a learned codebook; "fsq": a fixed grid (see fsq_round)
+    fsq_levels: int = 8  # grid points per latent channel for "fsq" (codebook_size = levels ** channels)
     commitment: float = 0.25  # beta: how hard the encoder is pulled onto its codes
     data_seed: int = 0
     eval_images: int = 256
 
 
+def fsq_grid(levels: int, channels: int) -> torch.Tensor:
+    """Every point of the product grid {-1, ..., 1}^channels with `levels` values per axis, in the
+    order of their index sum_i k_i * levels^(channels-1-i): (levels^channels, channels)."""
+    axis = torch.linspace(-1.0, 1.0, levels)
+    return torch.cartesian_prod(*([axis] * channels)).reshape(-1, channels)
+
+
+def fsq_round(h: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Finite scalar quantization (Mentzer et al. 2023) with a hard bound: each channel of h (B, C, ...)
+    clamped to [-1, 1] and rounded to `levels` values; returns (values, grid indices (N,)). Nearest-
+    neighbour search over the product grid decomposes per axis, so a VQModel whose codebook is
+    `fsq_grid` quantizes exactly like this."""
+    k = torch.round((h.clamp(-1, 1) + 1) * ((levels - 1) / 2)).long()  # (B, C, ...) integer levels
+    values = torch.linspace(-1.0, 1.0, levels, device=h.device)[k]  # the grid's own values, bit for bit
+    digits = k.movedim(1, -1).reshape(-1, h.shape[1])  # (N, C)
+    weights = levels ** torch.arange(h.shape[1] - 1, -1, -1, device=h.device)
+    return values, (digits * weights).sum(-1)
+
+
 def build_vqgan(config: VQGANConfig) -> VQModel:
-    """The VQModel the config describes, with random weights."""
+    """The VQModel the config describes, with random weights (a fixed grid codebook for "fsq")."""
+    if config.quantizer not in ("vq", "fsq"):
+        raise ValueError(f"quantizer must be 'vq' or 'fsq', got {config.quantizer!r}")
     blocks = len(config.block_out_channels)
-    return VQModel(
+    codes = config.fsq_levels ** config.latent_channels if config.quantizer == "fsq" else config.codebook_size
+    vq = VQModel(
         in_channels=3, out_channels=3, latent_channels=config.latent_channels,
         block_out_channels=config.block_out_channels, down_block_types=("DownEncoderBlock2D",) * blocks,
         up_block_types=("UpDecoderBlock2D",) * blocks, layers_per_block=1, norm_num_groups=config.norm_groups,
-        num_vq_embeddings=config.codebook_size, vq_embed_dim=config.latent_channels, sample_size=128,
+        num_vq_embeddings=codes, vq_embed_dim=config.latent_channels, sample_size=128,
         mid_block_add_attention=False, scaling_factor=1.0,
     )
+    if config.quantizer == "fsq":
+        with torch.no_grad():
+            vq.quantize.embedding.weight.copy_(fsq_grid(config.fsq_levels, config.latent_channels))
+        vq.quantize.embedding.weight.requires_grad_(False)
+    return vq
 
 
 class PatchDiscriminator(nn.Module):
@@ -81,11 +110,16 @@ def random_crops(images: torch.Tensor, size: int, rng: np.random.Generator) -> t
     return torch.stack([img[:, y:y + size, x:x + size] for img, y, x in zip(images, ys, xs)])
 
 
-def reconstruct(vq: VQModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def reconstruct(vq: VQModel, x: torch.Tensor, fsq_levels: int | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(reconstruction, squared commitment error, code indices (N,), encoder outputs (N, C)) for
     images in [-1, 1]; gradients reach the encoder through the straight-through estimator."""
     h = vq.encode(x).latents  # (B, C, h, w) before quantization
-    z_q, _, (_, _, indices) = vq.quantize(h)  # z_q = h + (codes - h).detach()
+    if fsq_levels is None:
+        z_q, _, (_, _, indices) = vq.quantize(h)  # z_q = h + (codes - h).detach()
+    else:
+        values, indices = fsq_round(h, fsq_levels)
+        z_q = h + (values - h).detach()
     out = vq.decode(z_q, force_not_quantize=True).sample  # (B, 3, H, W)
     commit = (h - z_q.detach()).square().mean()
     return out, commit, indices.flatten(), h.detach().permute(0, 2, 3, 1).reshape(-1, h.shape[1])
@@ -165,19 +199,20 @@ def train_vqgan(config: VQGANConfig, setup: RunSetup, command: str) -> dict[str,
     rng = np.random.default_rng(config.data_seed)
     vq = build_vqgan(config).to(device).train()
     disc = PatchDiscriminator().to(device).train()
-    codebook = EMACodebook(vq, config.ema_decay)
+    fsq = config.fsq_levels if config.quantizer == "fsq" else None
+    codebook = EMACodebook(vq, config.ema_decay) if fsq is None else None
     opt = torch.optim.AdamW([p for p in vq.parameters() if p.requires_grad], lr=config.lr, betas=(0.9, 0.99),
                             weight_decay=0.0)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=config.lr, betas=(0.5, 0.9), weight_decay=0.0)
     batches = training_batches(rng, config.batch_size)
-    usage = torch.zeros(config.codebook_size, dtype=torch.long, device=device)
+    usage = torch.zeros(vq.config.num_vq_embeddings, dtype=torch.long, device=device)
     log, bar = LossLog(), ProgressBar(config.steps, "vqgan")
     start = time.monotonic()
     for step in range(config.steps):
         for group in opt.param_groups + opt_d.param_groups:
             group["lr"] = _lr(step, config)
         x = random_crops(next(batches).images, config.crop, rng).to(device)  # (B, 3, crop, crop)
-        out, commit, indices, vectors = reconstruct(vq, x)
+        out, commit, indices, vectors = reconstruct(vq, x, fsq)
         l1, l2 = (out - x).abs().mean(), (out - x).square().mean()
         loss = l1 + l2 + config.commitment * commit
         gan = step >= config.gan_start
@@ -187,11 +222,12 @@ def train_vqgan(config: VQGANConfig, setup: RunSetup, command: str) -> dict[str,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        codebook.update(vectors, indices)
-        usage += torch.bincount(indices, minlength=config.codebook_size)
-        if (step + 1) % config.restart_every == 0 and step + 1 < config.gan_start:
-            codebook.restart_dead(usage, vectors, rng)
-            usage.zero_()
+        if codebook is not None:
+            codebook.update(vectors, indices)
+            usage += torch.bincount(indices, minlength=len(usage))
+            if (step + 1) % config.restart_every == 0 and step + 1 < config.gan_start:
+                codebook.restart_dead(usage, vectors, rng)
+                usage.zero_()
         values = {"l1": l1.item(), "l2": l2.item(), "commit": commit.item()}
         if gan:
             d_loss = F.relu(1 - disc(x)).mean() + F.relu(1 + disc(out.detach())).mean()  # hinge

@@ -19,6 +19,8 @@ from engine.train.vqgan import (
     EMACodebook,
     VQGANConfig,
     build_vqgan,
+    fsq_grid,
+    fsq_round,
     load_vqgan,
     random_crops,
     train_vqgan,
@@ -80,6 +82,19 @@ def test_ema_codebook_converges_to_the_mean_of_its_vectors() -> None:
     torch.testing.assert_close(vq.quantize.embedding.weight[5], torch.tensor([2.0, 2.0, 2.0, 2.0]), atol=1e-3,
                                rtol=0)
     assert not vq.quantize.embedding.weight.requires_grad  # the optimiser leaves the codebook alone
+
+
+def test_fsq_grid_codebook_quantizes_exactly_like_fsq_rounding() -> None:
+    """Trained with FSQ rounding, saved as a plain VQModel: its nearest-code lookup must agree."""
+    vq = build_vqgan(dataclasses.replace(TINY, quantizer="fsq", fsq_levels=5))
+    assert vq.config.num_vq_embeddings == 5**4 and not vq.quantize.embedding.weight.requires_grad
+    h = torch.randn(2, 4, 3, 5, generator=torch.Generator().manual_seed(2)) * 1.5  # some beyond [-1, 1]
+    values, indices = fsq_round(h, 5)
+    z_q, _, (_, _, nearest) = vq.quantize(h)
+    assert torch.equal(nearest.flatten(), indices)
+    torch.testing.assert_close(z_q, values, rtol=0, atol=1e-6)  # z_q = h + (code - h): exact up to rounding
+    assert set(values.unique().tolist()) <= {-1.0, -0.5, 0.0, 0.5, 1.0}
+    assert torch.equal(fsq_grid(5, 4)[indices], values.movedim(1, -1).reshape(-1, 4))
 
 
 def test_random_crops_are_seeded_windows() -> None:
