@@ -52,10 +52,11 @@ def _render(args: argparse.Namespace) -> int:
     from engine.models import ModelLoadError  # torch and diffusers load only for this command
     from engine.pipeline import Cancelled, Engine
 
-    job = job_from_args(args)
+    engine = Engine(device=args.device)
+    job = job_from_args(args, engine.recommended)
     bar = TextProgressBar(sys.stderr)
     try:
-        results = Engine(device=args.device).run(job, progress=bar)
+        results = engine.run(job, progress=bar)
     except (ModelLoadError, Cancelled) as exc:
         raise CommandError(str(exc)) from exc
     finally:

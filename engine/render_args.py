@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.metadata import read_image_settings
@@ -65,22 +66,29 @@ def parse_lora(text: str) -> LoraRef:
     return LoraRef(path=path, weight=1.0 if weight is None else weight)
 
 
-def _base_job(args: argparse.Namespace) -> Job:
+def _base_job(args: argparse.Namespace, recommend: Callable[[Job], Job] | None) -> Job:
     if args.settings is not None and args.from_image is not None:
         raise ValueError("give either a settings file or --from IMAGE, not both")
     if args.from_image is not None:
         return read_image_settings(args.from_image).job
     if args.settings is not None:
         return load_settings(args.settings)
-    return Job()
+    job = Job() if args.model is None else Job(model=_model_ref(args.model))
+    return recommend(job) if recommend is not None else job
 
 
-def job_from_args(args: argparse.Namespace) -> Job:
-    """The job `atelier render` runs: the base settings with every given flag applied."""
-    job = _base_job(args)
+def _model_ref(text: str) -> ModelRef:
+    return ModelRef(name=Path(text).stem, path=text)
+
+
+def job_from_args(args: argparse.Namespace, recommend: Callable[[Job], Job] | None = None) -> Job:
+    """The job `atelier render` runs: the base settings with every given flag applied. With no
+    settings file or image, the base is the defaults with what `recommend` adds for the model
+    (the model card's size, sampler, steps and CFG)."""
+    job = _base_job(args, recommend)
     changes: dict[str, object] = {}
     if args.model is not None:
-        changes["model"] = ModelRef(name=Path(args.model).stem, path=args.model)
+        changes["model"] = _model_ref(args.model)
     simple = {"prompt": args.prompt, "negative_prompt": args.negative, "steps": args.steps,
               "cfg_scale": args.cfg, "seed": args.seed, "batch_size": args.batch, "denoise": args.strength}
     changes.update({k: v for k, v in simple.items() if v is not None})

@@ -41,6 +41,10 @@ def offer_recovery(window: MainWindow, ask: bool = True) -> bool:
 def create_window(engine: EngineSession | None = None) -> MainWindow:
     """The main window connected to an engine session and the models folders."""
     engine = engine or EngineSession()
+    try:  # where the user's models go: there from the first start, so the Models dock can point to it
+        user_models_dir().mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # a read-only home: the scan reports the missing folder
     folders = (str(user_models_dir()), str(builtin_models_dir()))
     return MainWindow(engine.generate, preferences(), autosave_path=recovery_path(),
                       scan_models=lambda: (engine.scan_models(), folders))

@@ -410,6 +410,9 @@ class MainWindow(QMainWindow):
         if self._scan_models is not None:
             scan, folders = self._scan_models()
             self.models_panel.set_scan(scan, folders)  # type: ignore[arg-type]
+            if self._first_run:  # nothing remembered: start with the default model and its settings
+                self._first_run = False
+                self.models_panel.choose_default()
 
     # ---- preferences ----------------------------------------------------------------------
     def _restore_preferences(self) -> None:
@@ -422,6 +425,7 @@ class MainWindow(QMainWindow):
         if isinstance(state, QByteArray):
             self.restoreState(state)
         saved = self._settings.value("job/last")
+        self._first_run = saved is None
         if isinstance(saved, str):
             try:
                 self.job_model.set_job(settings_from_json(saved))

@@ -86,6 +86,12 @@ def _window(tokenizer: Any, chunk: TokenChunk) -> tuple[list[int], list[float]]:
     return ids, weights
 
 
+def window_ids(tokenizer: Any, prompt: str) -> list[list[int]]:
+    """The 77-token id windows of a prompt exactly as `encode_prompt` feeds them to the encoder
+    (weights aside): what a text encoder must be trained on to match inference."""
+    return [_window(tokenizer, chunk)[0] for chunk in chunk_tokens(tokenizer, prompt)]
+
+
 def _apply_weights(hidden: torch.Tensor, weights: list[float]) -> torch.Tensor:
     """Scale each token's embedding by its weight, then restore the window's mean (A1111)."""
     w = torch.tensor(weights, dtype=hidden.dtype, device=hidden.device)[None, :, None]  # (1, 77, 1)

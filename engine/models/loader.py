@@ -183,10 +183,13 @@ def _load_folder(path: Path, family: Family, det: Detection, options: LoadOption
         _build_text_encoder(folder_state_dict(path / te), path / te, te, family, path, options)
         for te in spec.text_encoders
     )
-    if options.vae is not None:
-        vae = load_vae(options.vae, family, dtype=options.dtype, device=options.device, resources=resources)
-    else:
-        vae = load_vae(path / "vae", family, dtype=options.dtype, device=options.device, resources=resources)
+    latents = config.get("out_channels")  # what the VAE must decode (in_channels adds masks for inpainting)
+    vae_path = options.vae if options.vae is not None else path / "vae"
+    vae = load_vae(vae_path, family, dtype=options.dtype, device=options.device, resources=resources,
+                   latent_channels=latents)
+    if latents is not None and vae.config.latent_channels != latents:
+        raise IncompatibleModelError(vae_path, f"a VAE with {vae.config.latent_channels} latent channels does not fit "
+                                               f"this model's {spec.denoiser}, which works on {latents}")
     tokenizers = tuple(clip_tokenizer(path / t if (path / t).is_dir() else resources.component_dir(family, t),
                                       resources.tokenizers / "clip") for t in spec.tokenizers)
     sched_dir = path / "scheduler" if (path / "scheduler").is_dir() else resources.component_dir(family, "scheduler")
@@ -196,14 +199,17 @@ def _load_folder(path: Path, family: Family, det: Detection, options: LoadOption
 
 
 def load_vae(path: Path, family: Family, *, dtype: torch.dtype = torch.float32, device: str = "cpu",
-             resources: ResourcePaths = ResourcePaths()) -> AutoencoderKL | VQModel:
+             resources: ResourcePaths = ResourcePaths(), latent_channels: int | None = None) -> AutoencoderKL | VQModel:
     """Load a VAE (folder, or single file in original or diffusers names) or a VQGAN (diffusers
-    VQModel folder) for a family."""
+    VQModel folder) for a family; `latent_channels` (the denoiser's input channels) also admits an
+    autoencoder of another latent width that fits that denoiser (the built-in model's 8-channel VQGAN)."""
     path = Path(path)
     det = detect_path(path)
     if det.kind is not ModelKind.VAE:
         raise ModelLoadError(path, f"is a {det.kind.value}, not a VAE")
-    if family not in det.compatible:
+    fits_denoiser = (latent_channels is not None and det.layout is Layout.DIFFUSERS_FOLDER
+                     and read_config(path).get("latent_channels") == latent_channels)
+    if family not in det.compatible and not fits_denoiser:
         raise IncompatibleModelError(path, f"a VAE with {det.notes[0] if det.notes else 'this layout'} does not fit "
                                            f"{FAMILY_SPECS[family].label}")
     if det.layout is Layout.DIFFUSERS_FOLDER:
@@ -218,6 +224,22 @@ def load_vae(path: Path, family: Family, *, dtype: torch.dtype = torch.float32, 
 
 _CONTROLNET_PARAMS = frozenset(inspect.signature(ControlNetModel.__init__).parameters) - {"self"}
 _FIT_KEYS = ("cross_attention_dim", "block_out_channels", "addition_embed_type")
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (list(a) if isinstance(a, (list, tuple)) else a) == (list(b) if isinstance(b, (list, tuple)) else b)
+
+
+def controlnet_fits(path: Path, unet_config: Mapping[str, Any]) -> bool:
+    """Whether a ControlNet folder's config fits a base UNet (single files are judged when loaded)."""
+    config_path = Path(path) / "config.json"
+    if not config_path.is_file():
+        return True
+    try:
+        config = read_config(Path(path))
+    except ModelLoadError:
+        return False
+    return all(_same(config.get(k), unet_config.get(k)) for k in _FIT_KEYS)
 
 
 def _controlnet_config_from_unet(unet_config: Mapping[str, Any], state: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -253,8 +275,7 @@ def load_controlnet(path: Path, base: LoadedModel, *, dtype: torch.dtype | None 
         state = convert.controlnet_state(raw, config) if det.layout is Layout.ORIGINAL else raw
     for key in _FIT_KEYS:
         mine, theirs = config.get(key), unet_config.get(key)
-        if (list(mine) if isinstance(mine, (list, tuple)) else mine) != (
-                list(theirs) if isinstance(theirs, (list, tuple)) else theirs):
+        if not _same(mine, theirs):
             raise IncompatibleModelError(path, f"does not fit the base model: {key} is {mine}, the base UNet has {theirs}")
     param = next(base.denoiser.parameters())
     return build_module(lambda: ControlNetModel.from_config(config), state, path=path, component="controlnet",

@@ -26,6 +26,8 @@ from engine.models import (
     default_models_dir,
     load_controlnet,
 )
+from engine.models.card import read_card, with_recommended
+from engine.models.loader import controlnet_fits
 from engine.pipeline.decode import is_out_of_memory
 from engine.pipeline.device import DeviceSetup, choose_device, prepare_model
 from engine.pipeline.errors import GenerationError, NoModelError
@@ -84,9 +86,22 @@ class Engine:
         except (ModelLoadError, NoModelError):
             return find(self.scan_models)
 
+    def resolve(self, ref: ModelRef, base_dir: Path | None = None) -> tuple[Path, str]:
+        """(path, display name) of the base model a job would use, without loading it."""
+        return self._resolve(lambda scan: resolve_model(ref, scan, self.models_dir, base_dir))
+
+    def recommended(self, job: Job, base_dir: Path | None = None) -> Job:
+        """The job with the settings its base model's card recommends (unchanged if it has none or
+        no model can be found: running the job reports that)."""
+        try:
+            path, _ = self.resolve(job.model, base_dir)
+        except (ModelLoadError, NoModelError):
+            return job
+        return with_recommended(job, read_card(path))
+
     def load(self, ref: ModelRef, base_dir: Path | None = None) -> tuple[LoadedModel, ModelRef]:
         """The job's base model, loaded (or from the cache), and a ModelRef naming its actual file."""
-        path, name = self._resolve(lambda scan: resolve_model(ref, scan, self.models_dir, base_dir))
+        path, name = self.resolve(ref, base_dir)
         vae = None
         if ref.vae:
             vae = Path(ref.vae) if Path(ref.vae).is_absolute() or base_dir is None else base_dir / ref.vae
@@ -98,8 +113,9 @@ class Engine:
     def _controlnets(self, job: Job, model: LoadedModel, base_dir: Path | None) -> tuple[torch.nn.Module, ...]:
         out = []
         for unit in job.controls:
-            path = self._resolve(lambda scan, u=unit: resolve_controlnet(u, model.family, scan, self.models_dir,
-                                                                          base_dir))
+            path = self._resolve(lambda scan, u=unit: resolve_controlnet(
+                u, model.family, scan, self.models_dir, base_dir,
+                fits=lambda p: controlnet_fits(p, model.denoiser.config)))
             key = ("controlnet", FileStamp.of(path), model.family, self.setup.dtype, str(self.setup.device))
             out.append(self._cache.get_or_load(key, lambda p=path: load_controlnet(p, model).eval()))
         return tuple(out)

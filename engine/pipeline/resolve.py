@@ -6,18 +6,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.models import FAMILY_SPECS, Family, ModelEntry, ModelKind, ModelNotFoundError, ScanResult
+from engine.paths import builtin_models_dir
 from engine.pipeline.errors import NoModelError
 from engine.settings import ControlUnit, ModelRef
 
 BUILTIN_NAME = "builtin"
 
 
-def builtin_model() -> Path | None:
-    """The base model that ships with Atelier, used when the settings name none and none is installed.
+BUILTIN_FOLDER = "atelier-shapes"
 
-    None until a built-in model exists (it comes with a later issue); this is the one place it plugs in.
-    """
-    return None
+
+def builtin_model() -> Path | None:
+    """The base model that ships with Atelier (trained by `python -m engine.train`), if it is present."""
+    folder = builtin_models_dir() / BUILTIN_FOLDER
+    return folder if (folder / "model_index.json").is_file() and (folder / "vae").is_dir() else None
+
+
+def is_builtin(path: Path) -> bool:
+    """Whether a model lies among the models Atelier ships (resources/models)."""
+    return Path(path).resolve().is_relative_to(builtin_models_dir().resolve())
 
 
 def _path(text: str, base_dir: Path | None) -> Path:
@@ -46,12 +53,16 @@ def resolve_model(ref: ModelRef, scan: Callable[[], ScanResult], models_dir: Pat
     """(path, display name) of the job's base model: its path if set, else its name in the store.
 
     A missing path is an error naming it, unless it is a bare name (`--model NAME`) found in the store.
-    With no name, the first installed checkpoint (or the built-in model) is used.
+    With no name, the first of the user's checkpoints is used, else the built-in model (when the
+    store's folders include Atelier's own).
     """
     if ref.path:
         path = _path(ref.path, base_dir)
         if path.exists():
             return path, ref.name or path.stem
+        builtin = builtin_model()
+        if path.name == BUILTIN_FOLDER and builtin is not None:  # made by the built-in model of another install
+            return builtin, BUILTIN_FOLDER
         if not _looks_like_name(ref.path):
             raise ModelNotFoundError(path, "the model in the settings does not exist (moved, deleted, or on a "
                                            "drive that is not mounted)")
@@ -65,18 +76,16 @@ def resolve_model(ref: ModelRef, scan: Callable[[], ScanResult], models_dir: Pat
             raise NoModelError(models_dir, f"model {name!r} is not installed")
         installed = ", ".join(sorted(e.name for e in checkpoints))
         raise ModelNotFoundError(Path(name), f"no installed model has this name; installed: {installed}")
-    if checkpoints:
-        first = min(checkpoints, key=lambda e: e.name.casefold())
-        return first.path, first.name
-    builtin = builtin_model()
-    if builtin is None:
+    if not checkpoints:
         raise NoModelError(models_dir)
-    return builtin, BUILTIN_NAME
+    first = min(checkpoints, key=lambda e: (is_builtin(e.path), e.name.casefold()))
+    return first.path, first.name
 
 
 def resolve_controlnet(unit: ControlUnit, family: Family, scan: Callable[[], ScanResult], models_dir: Path,
-                       base_dir: Path | None = None) -> Path:
-    """The ControlNet file of a unit: its model path or name, else the installed one named like its type."""
+                       base_dir: Path | None = None, fits: Callable[[Path], bool] | None = None) -> Path:
+    """The ControlNet file of a unit: its model path or name, else the installed one named like its type
+    (among those `fits` accepts for the base model: the built-in model's ControlNets fit only it)."""
     if unit.model:
         path = _path(unit.model, base_dir)
         if path.exists():
@@ -87,7 +96,8 @@ def resolve_controlnet(unit: ControlUnit, family: Family, scan: Callable[[], Sca
         if entry is None:
             raise ModelNotFoundError(Path(unit.model), f"no installed ControlNet has this name (in {models_dir})")
         return entry.path
-    fitting = sorted(scan().of_kind(ModelKind.CONTROLNET, family), key=lambda e: e.name.casefold())
+    fitting = sorted((e for e in scan().of_kind(ModelKind.CONTROLNET, family) if fits is None or fits(e.path)),
+                     key=lambda e: e.name.casefold())
     matches = [e for e in fitting if unit.type.casefold() in e.name.casefold()]
     if not matches:
         raise ModelNotFoundError(models_dir, f"no installed ControlNet for {unit.type!r} fits "

@@ -1,4 +1,4 @@
-"""`python -m engine.train MODEL [--steps N] [--out DIR] [--device D] [--seed S]`."""
+"""`python -m engine.train MODEL [--steps N] [--out DIR] [--device D] [--seed S] [--vae DIR] [--base DIR]`."""
 
 from __future__ import annotations
 
@@ -25,9 +25,53 @@ def _vqgan(args: argparse.Namespace, command: str) -> dict[str, float]:
     return train_vqgan(config, setup_run(out, args.device, args.seed), command)
 
 
+def _flow(args: argparse.Namespace, command: str) -> dict[str, float]:
+    from engine.train.flow import FlowConfig, train_flow
+
+    config = FlowConfig() if args.steps is None else FlowConfig(steps=args.steps)
+    vae = args.vae or builtin_models_dir() / BUILTIN / "vae"
+    if not (vae / "config.json").is_file():
+        raise SystemExit(f"no VQGAN in {vae}: train it first (python -m engine.train vqgan) or pass --vae DIR")
+    out = args.out or vae.parent
+    return train_flow(config, setup_run(out, args.device, args.seed, bf16=False), command, vae)
+
+
+def _detector(args: argparse.Namespace, command: str) -> dict[str, float]:
+    from engine.train.detector import DetectorConfig, train_detector
+
+    config = DetectorConfig() if args.steps is None else DetectorConfig(steps=args.steps)
+    out = args.out or builtin_models_dir() / BUILTIN / "detector"
+    return train_detector(config, setup_run(out, args.device, args.seed), command)
+
+
+def _sr(args: argparse.Namespace, command: str) -> dict[str, float]:
+    from engine.train.sr import SRConfig, train_sr
+
+    config = SRConfig() if args.steps is None else SRConfig(steps=args.steps)
+    out = args.out or builtin_models_dir() / BUILTIN / "upscaler"
+    return train_sr(config, setup_run(out, args.device, args.seed), command)
+
+
+def _controlnet(args: argparse.Namespace, command: str) -> dict[str, float]:
+    from engine.pipeline.resolve import builtin_model
+    from engine.train.controlnet import ControlNetConfig, train_controlnets
+
+    config = ControlNetConfig() if args.steps is None else ControlNetConfig(steps=args.steps)
+    base = args.base or builtin_model()
+    if base is None:
+        raise SystemExit("no built-in model to control: train it first (vqgan, then flow) or pass --base DIR")
+    out = args.out or builtin_models_dir() / "controlnet"
+    results = train_controlnets(config, setup_run(out, args.device, args.seed, bf16=False), command, base)
+    return {f"{kind} {name}": value for kind, figures in results.items() for name, value in figures.items()}
+
+
 # model name -> trainer (each imports torch and diffusers only when it runs)
 TRAINERS: dict[str, Callable[[argparse.Namespace, str], dict[str, float]]] = {
     "vqgan": _vqgan,
+    "flow": _flow,
+    "detector": _detector,
+    "sr": _sr,
+    "controlnet": _controlnet,
 }
 
 
@@ -39,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: its folder under resources/models/)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="torch seed for the initial weights (default 0)")
+    parser.add_argument("--vae", type=Path, help="flow: the trained VQGAN folder (default: the built-in one)")
+    parser.add_argument("--base", type=Path, help="controlnet: the base model folder (default: the built-in one)")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         parser.error("--steps must be >= 1")

@@ -27,14 +27,31 @@ class RunSetup:
     device: torch.device
     seed: int
     threads: int
+    bf16: bool = False  # autocast to bfloat16 (weights, optimizer state and losses stay float32)
+
+    def autocast(self) -> torch.autocast:
+        """The forward passes' mixed-precision context: bfloat16 where the hardware runs it fast."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
 
-def setup_run(out_dir: Path, device: str | None, seed: int) -> RunSetup:
-    """Seed torch and pick the device (CUDA when there is one); the data draws from its own generator."""
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls and convolutions run natively here: CUDA GPUs from Ampere on, CPUs
+    with AVX-512 BF16 or AMX (about 2x faster training on this project's CPU machines)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = torch.backends.cpu.get_cpu_capability()  # "AVX512" on capable x86 machines
+        return cpu.startswith("AVX512") and bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+    return False
+
+
+def setup_run(out_dir: Path, device: str | None, seed: int, bf16: bool | None = None) -> RunSetup:
+    """Seed torch and pick the device (CUDA when there is one) and the precision (bfloat16 autocast
+    where it is fast, unless `bf16` says otherwise); the data draws from its own generator."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return RunSetup(out_dir, dev, seed, torch.get_num_threads())
+    return RunSetup(out_dir, dev, seed, torch.get_num_threads(), fast_bf16(dev) if bf16 is None else bf16)
 
 
 class ProgressBar:
@@ -146,6 +163,7 @@ def write_record(out_dir: Path, *, model: str, command: str, data_seed: int, con
         "training_seconds": round(seconds, 1),
         "device": str(setup.device),
         "threads": setup.threads,
+        "bf16_autocast": setup.bf16,
         "atelier": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
+from engine.models.card import read_card, with_recommended
 from engine.models.detect import ModelKind
 from engine.models.store import ModelEntry, ScanResult
+from engine.pipeline.resolve import is_builtin
 from engine.settings import ModelRef
 from studio.models.job_model import JobModel
 
@@ -40,9 +44,12 @@ class ModelsPanel(QWidget):
             if entry.kind is not ModelKind.CHECKPOINT:
                 continue
             family = entry.family.value if entry.family else "?"
-            item = QListWidgetItem(f"{entry.name}  [{family}]")
+            card = read_card(entry.path) if entry.path.is_dir() else None
+            label = card.name if card is not None and card.name else f"{entry.name}  [{family}]"
+            item = QListWidgetItem(label)
             item.setData(EntryRole, entry)
-            item.setToolTip(f"{entry.path}\n{entry.architecture}, {entry.size_bytes / 2**20:.0f} MiB")
+            about = f"\n{card.description}" if card is not None and card.description else ""
+            item.setToolTip(f"{entry.path}\n{entry.architecture}, {entry.size_bytes / 2**20:.0f} MiB{about}")
             self.list.addItem(item)
         self.list.blockSignals(False)
         problems = "".join(f"\n⚠ {p.path.name}: {p.reason}" for p in scan.problems)
@@ -54,8 +61,19 @@ class ModelsPanel(QWidget):
 
     def _chosen(self, item: QListWidgetItem | None) -> None:
         if item is not None:
-            entry: ModelEntry = item.data(EntryRole)
-            self._model.set(model=ModelRef(name=entry.name, path=str(entry.path)))
+            self.apply(item.data(EntryRole))
+
+    def apply(self, entry: ModelEntry) -> None:
+        """Make `entry` the job's model, with the settings its card recommends (the built-in
+        model's 128 px size, sampler and CFG)."""
+        job = dataclasses.replace(self._model.job, model=ModelRef(name=entry.name, path=str(entry.path)))
+        self._model.set_job(with_recommended(job, read_card(entry.path)))
+
+    def choose_default(self) -> None:
+        """Select the model a job that names none would use: the user's first, else the built-in one."""
+        entries = [self.list.item(i).data(EntryRole) for i in range(self.list.count())]
+        if entries:
+            self.apply(min(entries, key=lambda e: (is_builtin(e.path), e.name.casefold())))
 
     def _show_selected(self, ref: ModelRef) -> None:
         for i in range(self.list.count()):

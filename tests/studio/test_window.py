@@ -142,3 +142,38 @@ def test_generation_error_is_non_blocking_and_loses_nothing(window: MainWindow, 
     assert "not part of this test" in window.last_error_box.text()
     assert "Traceback" in window.last_error_box.detailedText()
     assert window.job_model.job.prompt == "keep this"
+
+
+def _card_scan(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A scan with one model folder that carries a card recommending 128 px and Euler."""
+    from engine.models import Family, Layout, ModelEntry, ModelKind, ScanResult
+    from engine.models.card import write_card
+
+    folder = tmp_path / "models" / "shapes"
+    folder.mkdir(parents=True)
+    write_card(folder, "Shapes (built-in)", "knows shapes", {"width": 128, "height": 128, "sampler": "euler"})
+    entry = ModelEntry(folder, "shapes", ModelKind.CHECKPOINT, Layout.DIFFUSERS_FOLDER, Family.SD1, (Family.SD1,),
+                       "unet", 0)
+    return ScanResult((entry,)), folder
+
+
+def test_first_run_starts_with_the_default_models_recommended_settings(qtbot, tmp_path: Path,
+                                                                      settings: QSettings) -> None:
+    scan, folder = _card_scan(tmp_path)
+    w = MainWindow(_no_generation, settings, autosave_path=tmp_path / "a.atelier",
+                   scan_models=lambda: (scan, (str(folder.parent),)))
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.job_model.job.model.path == str(folder))
+    job = w.job_model.job
+    assert (job.width, job.height, job.sampler) == (128, 128, "euler")
+    assert w.stack.canvas_size == QSize(128, 128)
+    assert w.models_panel.list.item(0).text() == "Shapes (built-in)"  # the card's name
+    w.job_model.set(width=256, height=256)
+    w.close()
+    # Not on later runs: what the user set is remembered.
+    again = MainWindow(_no_generation, QSettings(settings.fileName(), QSettings.Format.IniFormat),
+                       autosave_path=tmp_path / "b.atelier", scan_models=lambda: (scan, (str(folder.parent),)))
+    qtbot.addWidget(again)
+    qtbot.wait(50)
+    assert (again.job_model.job.width, again.job_model.job.height) == (256, 256)
+    again.close()

@@ -27,8 +27,9 @@ from engine.train.vqgan import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-TINY = VQGANConfig(steps=4, batch_size=2, crop=32, codebook_size=16, block_out_channels=(8, 8, 8, 8), norm_groups=4,
-                   gan_start=2, restart_every=2, eval_images=4, warmup=1)
+TINY = VQGANConfig(steps=4, batch_size=2, crop=32, codebook_size=16, latent_channels=4,
+                   block_out_channels=(8, 8, 8, 8), norm_groups=4, gan_start=2, restart_every=2, eval_images=4,
+                   warmup=1)
 
 
 def test_tiny_vqgan_run_saves_a_loadable_model_and_its_record(tmp_path: Path) -> None:

@@ -1,0 +1,225 @@
+"""Built-in model benchmark: prompt adherence on held-out prompts, and the speed of one image.
+
+Run: python benchmarks/builtin_quality.py [--prompts 200] [--steps 20] [--repeats 5] [--device cpu]
+
+Quality: held-out captions of the shapes world (never trained on), generated at the model card's
+settings (128 x 128, Euler, flow-shift schedule, CFG 4) with seeds 0..N-1, judged automatically:
+  - colour accuracy: the share of prompted shape colours present in the image (engine.data.judge;
+    colours the background itself passes near are not judged);
+  - shape-class accuracy, edge-ControlNet F1, detector mAP and super-resolution PSNR need the built-in
+    detector, ControlNets and upscaler: printed as "not measured" until those models exist.
+A grid of the first 16 samples with their prompts is saved to benchmarks/out/builtin_samples.png.
+
+Speed: one 128 x 128 image, 20 steps with CFG (text encoding and VQGAN decode included), ours (the
+Engine) vs diffusers' StableDiffusionPipeline on the same components with its
+FlowMatchEulerDiscreteScheduler and the same sigmas and starting noise; median of interleaved
+repeats. Target: ours <= 2 s on the 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from diffusers import FlowMatchEulerDiscreteScheduler, StableDiffusionPipeline  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from benchmarks.pipeline import median_times, quiet  # noqa: E402
+from engine.data import HELDOUT_SEEDS, make_sample, parse_caption  # noqa: E402
+from engine.data.judge import EDGE_TOLERANCE_PX, edge_f1, judge_colours  # noqa: E402
+from engine.detect.shapes import load_detector  # noqa: E402
+from engine.models import ModelNotFoundError  # noqa: E402
+from engine.pipeline import Engine, ImageInputs, builtin_model  # noqa: E402
+from engine.sampling import GeneratorNoise  # noqa: E402
+from engine.settings import ControlUnit, Job, ModelRef  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+
+
+def builtin_job(engine: Engine, steps: int) -> Job:
+    folder = builtin_model()
+    if folder is None:
+        raise SystemExit("no built-in model: run `make train-builtin` (python -m engine.train vqgan, then flow)")
+    job = engine.recommended(Job(model=ModelRef(name=folder.name, path=str(folder))))
+    return dataclasses.replace(job, steps=steps)
+
+
+def diffusers_runner(engine: Engine, job: Job):  # type: ignore[no-untyped-def]
+    """diffusers' StableDiffusionPipeline on the built-in components (the same sigmas and noise)."""
+    model, _ = engine.load(job.model)
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(
+        {k: v for k, v in model.scheduler_config.items() if k != "prediction_type"})
+    scheduler.init_noise_sigma = 1.0  # the SD pipeline scales its starting latents by this
+    components = model.components()
+    vq = components["vae"]
+    pipe = quiet(StableDiffusionPipeline(**components | {"scheduler": scheduler}, safety_checker=None,
+                                         feature_extractor=None, requires_safety_checker=False))
+    # VQModel.decode quantizes to the codebook like ours; it only lacks the generator argument the
+    # pipeline passes to AutoencoderKL.
+    object.__setattr__(vq, "decode_for_pipeline", vq.decode)
+    object.__setattr__(vq, "decode", lambda z, return_dict=False, generator=None: vq.decode_for_pipeline(
+        z, return_dict=return_dict))
+    f = 2 ** (len(vq.config.block_out_channels) - 1)
+    shape = (vq.config.latent_channels, job.height // f, job.width // f)
+    sigmas = list(np.linspace(1.0, 1.0 / job.steps, job.steps))  # flow_shift with shift 1
+
+    def theirs() -> np.ndarray:
+        noise = GeneratorNoise.from_seeds([job.seed], shape, device=engine.device).sample()
+        out = pipe(job.prompt, negative_prompt=job.negative_prompt, guidance_scale=job.cfg_scale, height=job.height,
+                   width=job.width, latents=noise, output_type="np", sigmas=sigmas)
+        return np.round(out.images[0] * 255).astype(np.uint8)
+
+    return theirs
+
+
+def _wrap(prompt: str, width: int = 22) -> str:
+    lines, line = [], ""
+    for word in prompt.split():
+        if line and len(line) + len(word) >= width:
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}".strip()
+    return "\n".join([*lines, line][:4])
+
+
+def save_grid(tiles: list[tuple[np.ndarray, str]], path: Path) -> None:
+    cell, text_h, cols = 128, 56, 4
+    grid = Image.new("RGB", (cols * (cell + 6), ((len(tiles) + cols - 1) // cols) * (cell + text_h)), "white")
+    draw = ImageDraw.Draw(grid)
+    for i, (image, prompt) in enumerate(tiles):
+        x, y = (i % cols) * (cell + 6), (i // cols) * (cell + text_h)
+        grid.paste(Image.fromarray(image), (x, y))
+        draw.multiline_text((x + 2, y + cell + 2), _wrap(prompt), fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+    print(f"samples: {path}")
+
+
+def class_hits(detector, image: np.ndarray, prompt: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(prompted shapes whose class the detector finds, prompted shapes): multiset intersection."""
+    wanted = Counter(spec.cls for spec in parse_caption(prompt))
+    found = Counter(d.label for d in detector.detections(image, min_score=0.3))
+    return sum((wanted & found).values()), sum(wanted.values())
+
+
+def quality(engine: Engine, job: Job, prompts: int, detector) -> None:  # type: ignore[no-untyped-def]
+    colours = [0, 0]
+    classes = [0, 0]
+    tiles = []
+    for i in range(prompts):
+        prompt = make_sample(HELDOUT_SEEDS.start + i).caption
+        (result,) = engine.run(dataclasses.replace(job, prompt=prompt, seed=i))
+        verdict = judge_colours(result.image, prompt)
+        colours[0] += verdict.correct
+        colours[1] += verdict.total
+        if detector is not None:
+            hit, total = class_hits(detector, result.image, prompt)
+            classes[0] += hit
+            classes[1] += total
+        if len(tiles) < 16:
+            tiles.append((result.image, prompt))
+        if (i + 1) % 50 == 0:
+            print(f"  {i + 1}/{prompts} prompts", flush=True)
+    print(f"colour accuracy        {colours[0] / max(colours[1], 1):6.1%}  ({colours[0]}/{colours[1]} judged "
+          f"colours, {prompts} prompts, {job.steps} steps, CFG {job.cfg_scale:g})   target >= 90 %")
+    if detector is None:
+        print("shape-class accuracy   not measured: no built-in detector")
+    else:
+        print(f"shape-class accuracy   {classes[0] / max(classes[1], 1):6.1%}  ({classes[0]}/{classes[1]} prompted "
+              f"shapes found by the detector)   target >= 90 %")
+    save_grid(tiles, OUT / "builtin_samples.png")
+
+
+def controlnet_edges(engine: Engine, job: Job, prompts: int) -> None:
+    """Edge F1 between edge control maps of held-out scenes and the edges of what they made."""
+    try:
+        scores, tiles = [], []
+        for i in range(prompts):
+            sample = make_sample(HELDOUT_SEEDS.start + 5000 + i, controls=("edges",))
+            assert sample.edges is not None
+            unit = ControlUnit(type="canny", image="edges.png")
+            run = dataclasses.replace(job, prompt=sample.caption, seed=i, controls=(unit,))
+            (result,) = engine.run(run, ImageInputs(images={"edges.png": sample.edges}))
+            scores.append(edge_f1(sample.edges, result.image))
+            if len(tiles) < 8:
+                tiles += [(sample.edges, "edge map"), (result.image, sample.caption)]
+    except ModelNotFoundError as exc:
+        print(f"edge F1 (ControlNet)   not measured: {exc}")
+        return
+    print(f"edge F1 (ControlNet)   {np.mean(scores):6.3f}  (mean of {prompts} held-out edge maps, "
+          f"{EDGE_TOLERANCE_PX} px tolerance)   target >= 0.7")
+    save_grid(tiles, OUT / "builtin_controlnet_edges.png")
+
+
+def detector_map(detector, images: int) -> None:  # type: ignore[no-untyped-def]
+    from engine.train.detector import evaluate_detector
+
+    figures = evaluate_detector(detector, images, next(detector.parameters()).device)
+    print(f"detector mAP@0.5       {figures['heldout_map50']:6.3f}  (mAP@0.5:0.95 "
+          f"{figures['heldout_map50_95']:.3f}, {images} held-out scenes)   target >= 0.9")
+
+
+def upscaler_psnr(folder: Path, images: int) -> None:
+    from engine.train.sr import evaluate_sr
+    from engine.upscale import load_compact_sr
+
+    if not (folder / "model.safetensors").is_file():
+        print("SR PSNR                not measured: no built-in upscaler")
+        return
+    figures = evaluate_sr(load_compact_sr(folder), images, torch.device("cpu"))
+    print(f"SR PSNR (128 -> 512)   {figures['heldout_psnr_db']:6.2f} dB, bicubic {figures['bicubic_psnr_db']:.2f} dB, "
+          f"gain {figures['gain_over_bicubic_db']:+.2f} dB ({images} held-out scenes)   target >= +2 dB")
+
+
+def speed(engine: Engine, job: Job, repeats: int) -> None:
+    job = dataclasses.replace(job, prompt=make_sample(HELDOUT_SEEDS.start).caption, seed=0)
+
+    def ours() -> np.ndarray:
+        return engine.run(job)[0].image
+
+    theirs = diffusers_runner(engine, job)
+    diff = int(np.abs(ours().astype(np.int16) - theirs().astype(np.int16)).max())
+    t_ours, t_theirs = median_times([ours, theirs], repeats, engine.device)
+    print(f"one {job.width}x{job.height} image, {job.steps} steps, CFG {job.cfg_scale:g}: ours {t_ours:.2f} s, "
+          f"diffusers {t_theirs:.2f} s, time ratio {t_ours / t_theirs:.2f}, max pixel diff {diff}   "
+          f"target ours <= 2 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--edge-prompts", type=int, default=50, help="held-out edge maps for the ControlNet F1")
+    parser.add_argument("--detector-images", type=int, default=500)
+    parser.add_argument("--sr-images", type=int, default=100)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+    engine = Engine(device=args.device)
+    job = builtin_job(engine, args.steps)
+    print(f"device {engine.device}, model {job.model.path}")
+    speed(engine, job, args.repeats)
+    folder = Path(job.model.path or "")
+    detector = load_detector(folder / "detector") if (folder / "detector" / "model.safetensors").is_file() else None
+    quality(engine, job, args.prompts, detector)
+    controlnet_edges(engine, job, args.edge_prompts)
+    if detector is None:
+        print("detector mAP@0.5       not measured: no built-in detector")
+    else:
+        detector_map(detector, args.detector_images)
+    upscaler_psnr(folder / "upscaler", args.sr_images)
+
+
+if __name__ == "__main__":
+    main()

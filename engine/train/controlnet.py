@@ -1,0 +1,166 @@
+"""Training the built-in ControlNets (Zhang et al. 2023) for edges, scribbles and segmentation maps
+on top of the frozen built-in flow model.
+
+Each ControlNet starts as a copy of the UNet's encoder (diffusers' ControlNetModel.from_unet) with
+zero-initialised output convolutions, so training starts from the unchanged model; it learns the
+same velocity objective as the base model with the control map as an extra input. Captions are
+dropped more often than for the base model (30 %) so the maps alone steer the layout, as in the
+paper. One cache of latents, captions and all three maps serves the three runs.
+
+Each ControlNet is saved as a diffusers folder (float16 weights) under
+resources/models/controlnet/atelier-shapes-<type> (canny, scribble, seg), where the model store finds it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import ControlNetModel, VQModel
+
+from engine.data import HELDOUT_SEEDS, iterate_batches, split_seeds
+from engine.train.flow import encode_latents, flow_pair, logit_normal
+from engine.train.loop import LossLog, ProgressBar, RunSetup, plot_losses, write_record
+
+KINDS = ("edges", "scribble", "segmentation")
+# The control type each map answers to (the studio's ControlNet types; the store finds a unit's
+# ControlNet by this word in its name).
+CONTROL_TYPE = {"edges": "canny", "scribble": "scribble", "segmentation": "seg"}
+
+
+@dataclass(frozen=True)
+class ControlNetConfig:
+    steps: int = 800
+    batch_size: int = 32
+    lr: float = 3e-4
+    warmup: int = 50
+    caption_dropout: float = 0.3
+    train_scenes: int = 6000
+    conditioning_channels: tuple[int, ...] = (16, 32, 64, 128)  # hint encoder: 128 px map -> 16 px
+    data_seed: int = 4
+    eval_scenes: int = 128
+
+
+class ControlCache:
+    """Latents, caption ids and the three control maps (uint8) of a fixed set of scenes."""
+
+    def __init__(self, vq: VQModel, tokenizer: object, seeds: range, device: torch.device, label: str) -> None:
+        from engine.conditioning.clip import window_ids
+
+        latents, ids, maps = [], [], {k: [] for k in KINDS}
+        bar = ProgressBar(len(seeds), label)
+        done = 0
+        for batch in iterate_batches(seeds, 64, controls=KINDS):
+            latents.append(encode_latents(vq, batch.images.to(device)).cpu())
+            ids += [window_ids(tokenizer, c)[0] for c in batch.captions]
+            for kind in KINDS:
+                maps[kind].append(getattr(batch, kind).mul(255).round().to(torch.uint8))
+            done += len(batch.captions)
+            bar.update(done, {})
+        bar.close()
+        self.latents = torch.cat(latents)
+        self.ids = torch.tensor(ids)
+        self.maps = {k: torch.cat(v) for k, v in maps.items()}  # (N, 3, 128, 128) uint8
+        self.empty = torch.tensor(window_ids(tokenizer, "")[0])
+
+
+def _lr(step: int, config: ControlNetConfig) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _velocity(unet, text, controlnet, xt, t, ids, cond):  # type: ignore[no-untyped-def]
+    states = text(ids).last_hidden_state
+    if controlnet is None:
+        return unet(xt, t * 1000, states).sample
+    down, mid = controlnet(xt, t * 1000, states, controlnet_cond=cond, return_dict=False)
+    return unet(xt, t * 1000, states, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+
+
+@torch.no_grad()
+def heldout_gain(unet, text, controlnet, cache: ControlCache, kind: str, device: torch.device,  # type: ignore[no-untyped-def]
+                 ts: tuple[float, ...] = (0.3, 0.6, 0.9)) -> dict[str, float]:
+    """Held-out velocity MSE with and without the ControlNet (same noise): the map's information."""
+    g = torch.Generator().manual_seed(0)
+    with_cn, without = [], []
+    for t in ts:
+        for i in range(0, len(cache.latents), 64):
+            x0 = cache.latents[i:i + 64].to(device)
+            tt = torch.full((len(x0),), t, device=device)
+            xt, v = flow_pair(x0, torch.randn(x0.shape, generator=g).to(device), tt)
+            ids, cond = cache.ids[i:i + 64].to(device), cache.maps[kind][i:i + 64].to(device).float() / 255
+            with_cn.append((_velocity(unet, text, controlnet, xt, tt, ids, cond) - v).square().mean().item())
+            without.append((_velocity(unet, text, None, xt, tt, ids, cond) - v).square().mean().item())
+    return {"heldout_v_mse": float(sum(with_cn) / len(with_cn)),
+            "heldout_v_mse_without_control": float(sum(without) / len(without))}
+
+
+def _save_half(controlnet: ControlNetModel, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    controlnet.save_config(folder)
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in controlnet.state_dict().items()}
+    save_file(state, str(folder / "diffusion_pytorch_model.safetensors"), metadata={"format": "pt"})
+
+
+def train_controlnets(config: ControlNetConfig, setup: RunSetup, command: str, base: Path,
+                      kinds: tuple[str, ...] = KINDS) -> dict[str, dict[str, float]]:
+    """Train one ControlNet per kind of map on the built-in model in `base`; save each into
+    setup.out_dir / f"{base.name}-{CONTROL_TYPE[kind]}" (e.g. atelier-shapes-canny)."""
+    from engine.models import LoadOptions, load_model
+
+    device = setup.device
+    model = load_model(base, LoadOptions(device=str(device)))  # the product's own loader
+    unet, text, vq = model.denoiser, model.text_encoders[0], model.vae
+    unet.eval().requires_grad_(False)
+    text.eval().requires_grad_(False)
+    tokenizer = model.tokenizers[0]
+    train = split_seeds("train")
+    first = train.start + 500_000 + config.data_seed * config.train_scenes  # apart from the flow model's scenes
+    cache = ControlCache(vq, tokenizer, range(first, first + config.train_scenes), device, "control maps")
+    heldout = ControlCache(vq, tokenizer, range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + config.eval_scenes),
+                           device, "held-out maps")
+    results = {}
+    for kind in kinds:
+        torch.manual_seed(setup.seed)
+        controlnet = ControlNetModel.from_unet(
+            unet, conditioning_embedding_out_channels=config.conditioning_channels).to(device).train()
+        opt = torch.optim.AdamW(controlnet.parameters(), lr=config.lr, weight_decay=0.0)
+        g = torch.Generator().manual_seed(config.data_seed)
+        log, bar = LossLog(), ProgressBar(config.steps, f"controlnet {kind}")
+        start = time.monotonic()
+        for step in range(config.steps):
+            for group in opt.param_groups:
+                group["lr"] = _lr(step, config)
+            idx = torch.randint(0, len(cache.latents), (config.batch_size,), generator=g)
+            x0, ids = cache.latents[idx].to(device), cache.ids[idx].clone()
+            ids[torch.rand(len(idx), generator=g) < config.caption_dropout] = cache.empty
+            cond = cache.maps[kind][idx].to(device).float() / 255
+            t = logit_normal(len(idx), g).to(device)
+            xt, target = flow_pair(x0, torch.randn(x0.shape, generator=g).to(device), t)
+            with setup.autocast():
+                pred = _velocity(unet, text, controlnet, xt, t, ids.to(device), cond).float()
+            loss = (pred - target).square().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(controlnet.parameters(), 1.0)
+            opt.step()
+            log.add(step, loss=loss.item())
+            bar.update(step + 1, log.recent())
+        bar.close()
+        seconds = time.monotonic() - start
+        controlnet.eval()
+        figures = heldout_gain(unet, text, controlnet, heldout, kind, device)
+        folder = setup.out_dir / f"{base.name}-{CONTROL_TYPE[kind]}"
+        _save_half(controlnet, folder)
+        plot_losses(log, folder / "loss_curve.png", f"ControlNet ({kind}) training ({config.steps} steps)")
+        write_record(folder, model=f"controlnet-{kind}", command=command, data_seed=config.data_seed, config=config,
+                     figures=figures, setup=setup, seconds=seconds)
+        results[kind] = figures
+    return results

@@ -1,0 +1,299 @@
+"""The built-in text-to-image model: a latent rectified flow (Liu et al. 2022; Esser et al. 2024,
+"Scaling Rectified Flow Transformers", the SD3 recipe) in the built-in VQGAN's latent space.
+
+x_t = (1 - t) x_0 + t e is the straight path from a latent x_0 to noise e; a UNet2DConditionModel
+learns the velocity v = e - x_0, with t drawn from a logit-normal distribution (SD3's
+"lognorm(0, 1)"), from the text states of a small CLIP text encoder (the CLIP architecture and
+the real CLIP tokenizer, trained from scratch together with the UNet). Captions are dropped to
+the empty prompt 10 % of the time, so classifier-free guidance works at inference.
+
+The result is an SD1-shaped diffusers folder with a flow scheduler, loaded by the same code as
+users' checkpoints; only the UNet and text encoder weights are stored in float16 (the loader
+casts them to the run's dtype), which halves the download-free install.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import UNet2DConditionModel, VQModel
+from safetensors.torch import save_file
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from engine.conditioning.clip import window_ids
+from engine.data import HELDOUT_SEEDS, iterate_batches, split_seeds
+from engine.models.card import write_card
+from engine.train.loop import LossLog, ProgressBar, RunSetup, fast_bf16, plot_losses, write_record
+
+CLIP_BOS, CLIP_EOS = 49406, 49407
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Architecture and schedule of the built-in flow model."""
+
+    steps: int = 3500  # ~40 min on a 2-core CPU (0.66 s a step)
+    batch_size: int = 64
+    lr: float = 4e-4
+    warmup: int = 200
+    caption_dropout: float = 0.1
+    ema_decay: float = 0.999
+    train_scenes: int = 12000  # scenes encoded once into the latent cache, cycled in a fixed shuffled order
+    # text encoder (CLIP architecture; the 49408-token embedding dominates its size)
+    text_hidden: int = 96
+    text_layers: int = 3
+    text_heads: int = 4
+    # UNet on 16 x 16 latents
+    block_out_channels: tuple[int, ...] = (32, 64, 96)
+    attention: tuple[bool, ...] = (False, True, True)  # self- and cross-attention at 8 and 4 px, not at 16
+    layers_per_block: int = 1
+    attention_heads: int = 4
+    shift: float = 1.0  # sampling shift of the flow schedule (1: none; SD3 uses 3 at 1024 px)
+    data_seed: int = 1
+    eval_scenes: int = 256
+
+
+def build_text_encoder(config: FlowConfig) -> CLIPTextModel:
+    """A small CLIPTextModel for the real CLIP vocabulary (random weights)."""
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=config.text_hidden, intermediate_size=4 * config.text_hidden,
+        projection_dim=config.text_hidden, num_hidden_layers=config.text_layers,
+        num_attention_heads=config.text_heads, max_position_embeddings=77, hidden_act="quick_gelu",
+        bos_token_id=CLIP_BOS, eos_token_id=CLIP_EOS, pad_token_id=CLIP_EOS,
+    ))
+
+
+def build_unet(config: FlowConfig, latent_channels: int) -> UNet2DConditionModel:
+    """The velocity UNet on 16 px latents, with attention blocks where `config.attention` says."""
+    if len(config.attention) != len(config.block_out_channels):
+        raise ValueError("FlowConfig.attention needs one entry per UNet level")
+    down = tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in config.attention)
+    up = tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
+    return UNet2DConditionModel(
+        sample_size=16, in_channels=latent_channels, out_channels=latent_channels,
+        block_out_channels=config.block_out_channels, down_block_types=down, up_block_types=up,
+        layers_per_block=config.layers_per_block, cross_attention_dim=config.text_hidden,
+        attention_head_dim=config.attention_heads, norm_num_groups=16,
+    )
+
+
+def logit_normal(n: int, generator: torch.Generator) -> torch.Tensor:
+    """t ~ sigmoid(N(0, 1)) (SD3's logit-normal time sampling), (n,) in (0, 1)."""
+    return torch.sigmoid(torch.randn(n, generator=generator))
+
+
+def flow_pair(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_t, velocity target) on the straight path: x_t = (1 - t) x0 + t e, v = e - x0."""
+    t4 = t.view(-1, 1, 1, 1)
+    return (1 - t4) * x0 + t4 * noise, noise - x0
+
+
+@torch.no_grad()
+def encode_latents(vq: VQModel, images: torch.Tensor) -> torch.Tensor:
+    """Scaled, quantized latents of images in [-1, 1]: what the decoder receives, times the scaling factor."""
+    with torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=fast_bf16(images.device)):
+        h = vq.encode(images).latents.float()
+    z_q = vq.quantize(h)[0]  # the code search in float32
+    return z_q * vq.config.scaling_factor
+
+
+class LatentCache:
+    """Latents and caption token ids of a fixed set of training scenes, encoded once."""
+
+    def __init__(self, vq: VQModel, tokenizer: Any, seeds: range, device: torch.device, label: str = "latents") -> None:
+        latents, ids = [], []
+        bar = ProgressBar(len(seeds), label)
+        for batch in iterate_batches(seeds, 64):
+            latents.append(encode_latents(vq, batch.images.to(device)).cpu())
+            ids += [window_ids(tokenizer, c)[0] for c in batch.captions]
+            bar.update(sum(len(x) for x in latents), {})
+        bar.close()
+        self.latents = torch.cat(latents)  # (N, C, 16, 16)
+        self.ids = torch.tensor(ids)  # (N, 77)
+        self.empty = torch.tensor(window_ids(tokenizer, "")[0])  # (77,)
+
+
+def _lr(step: int, config: FlowConfig) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+class EMA:
+    """An exponential moving average of a module's weights (with the usual warm-up of the decay)."""
+
+    def __init__(self, module: torch.nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for avg, p in zip(self.module.parameters(), module.parameters()):
+            avg.lerp_(p.detach(), 1 - d)
+
+
+@torch.no_grad()
+def heldout_loss(unet: UNet2DConditionModel, text: CLIPTextModel, cache: LatentCache, device: torch.device,
+                 ts: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)) -> dict[str, float]:
+    """Velocity MSE on held-out scenes at fixed times with fixed noise (lower is better)."""
+    g = torch.Generator().manual_seed(0)
+    out: dict[str, float] = {}
+    for t in ts:
+        losses = []
+        for i in range(0, len(cache.latents), 64):
+            x0 = cache.latents[i:i + 64].to(device)
+            noise = torch.randn(x0.shape, generator=g).to(device)
+            xt, v = flow_pair(x0, noise, torch.full((len(x0),), t, device=device))
+            states = text(cache.ids[i:i + 64].to(device)).last_hidden_state
+            pred = unet(xt, torch.full((len(x0),), t * 1000, device=device), states).sample
+            losses.append((pred - v).square().mean(dim=(1, 2, 3)))
+        out[f"heldout_v_mse_t{t:g}"] = float(torch.cat(losses).mean())
+    return out
+
+
+def _save_half(module: torch.nn.Module, folder: Path, weights_name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(folder / weights_name), metadata={"format": "pt"})
+
+
+def save_flow_folder(folder: Path, unet: UNet2DConditionModel, text: CLIPTextModel, shift: float) -> None:
+    """Write everything but vae/: model_index.json, unet/, text_encoder/, tokenizer/ and scheduler/."""
+    unet.save_config(folder / "unet")
+    _save_half(unet, folder / "unet", "diffusion_pytorch_model.safetensors")
+    (folder / "text_encoder").mkdir(parents=True, exist_ok=True)
+    conf = text.config.to_dict() | {"dtype": "float32", "architectures": ["CLIPTextModel"]}
+    (folder / "text_encoder" / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
+    _save_half(text, folder / "text_encoder", "model.safetensors")
+    tok = folder / "tokenizer"
+    tok.mkdir(parents=True, exist_ok=True)  # vocab and merges: the shipped CLIP files (resources/tokenizers)
+    (tok / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+        "do_lower_case": True}, indent=2) + "\n")
+    (folder / "scheduler").mkdir(parents=True, exist_ok=True)
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps({
+        "_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 1000, "shift": shift,
+        "use_dynamic_shifting": False, "prediction_type": "flow"}, indent=2) + "\n")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableDiffusionPipeline", "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "VQModel"],
+        "safety_checker": [None, None], "feature_extractor": [None, None],
+        "requires_safety_checker": False}, indent=2) + "\n")
+
+
+BUILTIN_DESCRIPTION = ("Trained by Atelier on its procedural shapes world: 128 x 128 scenes of up to four "
+                       "circles, squares, triangles, stars, rings, crosses, hearts or diamonds in named "
+                       "colours on flat or gradient backgrounds. It knows nothing else.")
+RECOMMENDED = {"width": 128, "height": 128, "sampler": "euler", "schedule": "flow_shift", "steps": 20,
+               "cfg_scale": 4.0}
+
+
+def save_samples(folder: Path, device: torch.device, count: int = 8) -> float:
+    """Generate held-out captions through the Engine (the product's own path) into samples.png, a
+    grid with each caption under its image; returns the mean seconds per image."""
+    from PIL import Image, ImageDraw
+
+    from engine.data import make_sample
+    from engine.models import ModelStore
+    from engine.pipeline import Engine
+    from engine.settings import Job, ModelRef
+
+    engine = Engine(device=str(device), store=ModelStore.with_roots([folder.parent]))
+    base = Job(model=ModelRef(name=folder.name, path=str(folder)), **RECOMMENDED)
+    tiles, seconds = [], 0.0
+    for i in range(count):
+        prompt = make_sample(HELDOUT_SEEDS.start + i).caption
+        start = time.monotonic()
+        (result,) = engine.run(dataclasses.replace(base, prompt=prompt, seed=i))
+        seconds += time.monotonic() - start
+        tiles.append((Image.fromarray(result.image), prompt))
+    cols, cell, text_h = 4, 128, 60
+    grid = Image.new("RGB", (cols * (cell + 8), ((count + cols - 1) // cols) * (cell + text_h)), "white")
+    draw = ImageDraw.Draw(grid)
+    for i, (image, prompt) in enumerate(tiles):
+        x, y = (i % cols) * (cell + 8), (i // cols) * (cell + text_h)
+        grid.paste(image, (x, y))
+        words, lines = prompt.split(), [""]
+        for word in words:  # wrap at ~22 characters
+            lines[-1:] = [lines[-1] + " " + word] if len(lines[-1]) + len(word) < 22 else [lines[-1], word]
+        draw.multiline_text((x + 2, y + cell + 2), "\n".join(line.strip() for line in lines[:4]), fill="black")
+    grid.save(folder / "samples.png")
+    return seconds / count
+
+
+def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path) -> dict[str, float]:
+    """Train the UNet and text encoder on the VQGAN in `vae_dir`; save the whole model folder
+    (with a copy of the VQGAN unless it already lies there) into setup.out_dir."""
+    from engine.models.families import Family
+    from engine.models.resources import ResourcePaths, clip_tokenizer
+
+    device = setup.device
+    vq = VQModel.from_pretrained(str(vae_dir), local_files_only=True).to(device).eval()
+    resources = ResourcePaths()
+    tokenizer = clip_tokenizer(resources.component_dir(Family.SD1, "tokenizer"), resources.tokenizers / "clip")
+    train_seeds = split_seeds("train")
+    seeds = range(train_seeds.start + config.data_seed * config.train_scenes,
+                  train_seeds.start + (config.data_seed + 1) * config.train_scenes)
+    cache = LatentCache(vq, tokenizer, seeds, device)
+    heldout = LatentCache(vq, tokenizer, range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + config.eval_scenes),
+                          device, "held-out latents")
+    unet = build_unet(config, vq.config.latent_channels).to(device).train()
+    text = build_text_encoder(config).to(device).train()
+    params = list(unet.parameters()) + list(text.parameters())
+    opt = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    ema_unet, ema_text = EMA(unet, config.ema_decay), EMA(text, config.ema_decay)
+    g = torch.Generator().manual_seed(config.data_seed)
+    order = torch.randperm(len(cache.latents), generator=g)
+    log, bar = LossLog(), ProgressBar(config.steps, "flow")
+    start = time.monotonic()
+    pos = 0
+    for step in range(config.steps):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, config)
+        if pos + config.batch_size > len(order):
+            order, pos = torch.randperm(len(cache.latents), generator=g), 0
+        idx = order[pos:pos + config.batch_size]
+        pos += config.batch_size
+        x0, ids = cache.latents[idx].to(device), cache.ids[idx].clone()
+        drop = torch.rand(len(idx), generator=g) < config.caption_dropout
+        ids[drop] = cache.empty
+        t = logit_normal(len(idx), g).to(device)
+        xt, target = flow_pair(x0, torch.randn(x0.shape, generator=g).to(device), t)
+        with setup.autocast():
+            states = text(ids.to(device)).last_hidden_state
+            pred = unet(xt, t * 1000, states).sample.float()
+        loss = (pred - target).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        ema_unet.update(unet, step)
+        ema_text.update(text, step)
+        log.add(step, loss=loss.item())
+        bar.update(step + 1, log.recent())
+    bar.close()
+    seconds = time.monotonic() - start
+    figures = heldout_loss(ema_unet.module, ema_text.module, heldout, device)
+    folder = setup.out_dir
+    if (folder / "vae").resolve() != vae_dir.resolve():
+        shutil.copytree(vae_dir, folder / "vae", dirs_exist_ok=True)
+    save_flow_folder(folder, ema_unet.module, ema_text.module, config.shift)
+    write_card(folder, "Atelier Shapes (built-in)", BUILTIN_DESCRIPTION, RECOMMENDED)
+    figures["sample_seconds"] = save_samples(folder, device)
+    plot_losses(log, folder / "flow_loss_curve.png", f"Flow model training ({config.steps} steps)")
+    write_record(folder, model="flow", command=command, data_seed=config.data_seed, config=config,
+                 figures=figures, setup=setup, seconds=seconds)
+    return figures

@@ -1,0 +1,47 @@
+"""The colour check that judges generated images: it passes the scenes' own renders and fails
+images that lack the prompted colours."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.data import HELDOUT_SEEDS, make_sample
+from engine.data.judge import judge_colours
+
+
+def test_the_scenes_own_renders_pass_the_colour_check() -> None:
+    correct = total = 0
+    for seed in range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + 60):
+        sample = make_sample(seed)
+        verdict = judge_colours(sample.image, sample.caption)
+        correct, total = correct + verdict.correct, total + verdict.total
+    assert total >= 60 and correct / total >= 0.97
+
+
+def test_an_image_without_the_colours_fails() -> None:
+    gray = np.full((128, 128, 3), 128, np.uint8)
+    verdict = judge_colours(gray, "a red star and a blue ring on a white background")
+    assert verdict.colours == ("red", "blue") and verdict.judged == (True, True) and verdict.correct == 0
+    # One red patch: red is present, blue is not.
+    gray[40:60, 40:60] = (220, 30, 30)
+    assert judge_colours(gray, "a red star and a blue ring on a white background").present == (True, False)
+
+
+def test_colours_the_background_passes_near_are_not_judged() -> None:
+    image = np.zeros((128, 128, 3), np.uint8)
+    verdict = judge_colours(image, "an orange circle on a red to yellow gradient")
+    assert verdict.colours == ("orange",) and verdict.judged == (False,) and verdict.total == 0
+
+
+def test_edge_f1_of_a_scenes_render_against_its_edge_map_is_high_and_of_a_blank_image_zero() -> None:
+    from engine.data.judge import edge_f1
+
+    scores = []
+    for seed in range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + 20):
+        sample = make_sample(seed, controls=("edges",))
+        assert sample.edges is not None
+        scores.append(edge_f1(sample.edges, sample.image))
+        assert edge_f1(sample.edges, np.zeros_like(sample.image)) == 0.0
+    assert np.mean(scores) > 0.95
+    other = make_sample(HELDOUT_SEEDS.start + 99, controls=("edges",))
+    assert edge_f1(other.edges, make_sample(HELDOUT_SEEDS.start).image) < 0.5  # a different scene's edges

@@ -1,0 +1,80 @@
+"""The built-in flow model's trainer: the flow path and time sampling, a tiny run that the engine
+loads as a model folder and generates from, and the model card it writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.models import ModelStore
+from engine.models.card import read_card
+from engine.models.detect import detect_path
+from engine.pipeline import Engine
+from engine.settings import Job, ModelRef
+from engine.train.flow import flow_pair, logit_normal
+
+
+def test_flow_path_runs_from_data_to_noise_with_constant_velocity() -> None:
+    x0, noise = torch.randn(3, 4, 2, 2), torch.randn(3, 4, 2, 2)
+    for t in (0.0, 0.25, 1.0):
+        xt, v = flow_pair(x0, noise, torch.full((3,), t))
+        torch.testing.assert_close(xt, x0 + t * v)  # straight line: x_t = x0 + t (e - x0)
+    torch.testing.assert_close(flow_pair(x0, noise, torch.ones(3))[0], noise)
+
+
+def test_logit_normal_times_have_the_sd3_distribution() -> None:
+    t = logit_normal(200_000, torch.Generator().manual_seed(0))
+    assert 0 < float(t.min()) and float(t.max()) < 1
+    logit = torch.log(t / (1 - t))
+    assert abs(float(logit.mean())) < 0.01 and abs(float(logit.std()) - 1) < 0.01
+    assert abs(float(t.median()) - 0.5) < 0.005
+
+
+def test_tiny_flow_run_writes_a_complete_model_folder(tiny_builtin: Path) -> None:
+    names = {p.name for p in tiny_builtin.iterdir()}
+    assert {"model_index.json", "unet", "text_encoder", "tokenizer", "scheduler", "vae", "atelier.json",
+            "training.json", "flow_loss_curve.png", "samples.png"} <= names
+    record = json.loads((tiny_builtin / "training.json").read_text())
+    assert record["model"] == "flow" and record["command"].endswith("--steps 3")
+    assert all(np.isfinite(v) for v in record["figures"].values())
+    det = detect_path(tiny_builtin)
+    assert det.prediction_type == "flow" and det.family is not None and det.family.value == "sd1"
+    card = read_card(tiny_builtin)
+    assert card.recommended["width"] == 128 and card.recommended["schedule"] == "flow_shift" and not card.problem
+
+
+def test_the_engine_generates_from_the_trained_folder_reproducibly(tiny_builtin: Path) -> None:
+    engine = Engine(device="cpu", store=ModelStore.with_roots([tiny_builtin.parent]))
+    job = engine.recommended(Job(prompt="a red star on a blue background", seed=3, steps=4))
+    assert (job.width, job.height, job.sampler) == (128, 128, "euler")  # from the card
+    (a,), (b,) = engine.run(job), engine.run(job)
+    assert a.image.shape == (128, 128, 3) and np.array_equal(a.image, b.image)
+    assert a.job.model.path == str(tiny_builtin)
+    # The weights ship in float16 and load as float32.
+    model, _ = engine.load(ModelRef(path=str(tiny_builtin)))
+    assert next(model.denoiser.parameters()).dtype == torch.float32
+
+
+def test_cfg_changes_the_output(tiny_builtin: Path) -> None:
+    engine = Engine(device="cpu", store=ModelStore.with_roots([tiny_builtin.parent]))
+    job = engine.recommended(Job(prompt="a green ring", seed=1, steps=3))
+    (one,), (four,) = engine.run(dataclasses.replace(job, cfg_scale=1.0)), engine.run(job)
+    assert not np.array_equal(one.image, four.image)
+
+
+def test_render_without_settings_takes_the_cards_settings_and_flags_win(tiny_builtin: Path, tmp_path: Path) -> None:
+    from engine.render_args import job_from_args
+    from studio.cli import build_parser
+
+    engine = Engine(device="cpu", store=ModelStore.with_roots([tiny_builtin.parent]))
+    parse = build_parser().parse_args
+    job = job_from_args(parse(["render", "--prompt", "a red star", "-o", str(tmp_path / "o.png")]),
+                        engine.recommended)
+    assert (job.width, job.sampler, job.schedule, job.cfg_scale) == (128, "euler", "flow_shift", 4.0)
+    job = job_from_args(parse(["render", "--size", "64x64", "--steps", "3", "-o", str(tmp_path / "o.png")]),
+                        engine.recommended)
+    assert (job.width, job.height, job.steps, job.sampler) == (64, 64, 3, "euler")
