@@ -410,9 +410,10 @@ class MainWindow(QMainWindow):
         if self._scan_models is not None:
             scan, folders = self._scan_models()
             self.models_panel.set_scan(scan, folders)  # type: ignore[arg-type]
-            if self._first_run:  # nothing remembered: start with the default model and its settings
-                self._first_run = False
+            if self._first_run and self.job_model.job.model.path is None:
+                # Nothing remembered and nothing chosen yet: start with the default model and its settings.
                 self.models_panel.choose_default()
+            self._first_run = False
 
     # ---- preferences ----------------------------------------------------------------------
     def _restore_preferences(self) -> None:

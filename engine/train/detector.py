@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.data import HELDOUT_SEEDS, SHAPE_CLASSES, Label, iterate_batches, training_batches
-from engine.detect.evaluate import COCO_THRESHOLDS, mean_average_precision
+from engine.detect.evaluate import COCO_THRESHOLDS, Detections, GroundTruth, mean_average_precision
 from engine.detect.shapes import GridDetector, GridDetectorConfig
 from engine.train.loop import LossLog, ProgressBar, RunSetup, plot_losses, write_record
 
@@ -103,8 +103,10 @@ def detector_loss(model: GridDetector, raw: torch.Tensor, batch_labels: list[tup
 
 
 @torch.no_grad()
-def evaluate_detector(model: GridDetector, count: int, device: torch.device) -> dict[str, float]:
-    """mAP@0.5 and mAP@0.5:0.95 on held-out scenes (the project's COCO-style evaluator)."""
+def heldout_predictions(model: GridDetector, count: int,
+                        device: torch.device) -> tuple[list[GroundTruth], list[Detections]]:
+    """(ground truth, detections) per held-out scene, in the evaluator's format."""
+    was_training = model.training
     model.eval()
     gts, dets = [], []
     for batch in iterate_batches(range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + count), 50):
@@ -112,7 +114,13 @@ def evaluate_detector(model: GridDetector, count: int, device: torch.device) -> 
                                                     batch.labels):
             gts.append(visible_targets(labels))
             dets.append((boxes.cpu().double().numpy(), scores.cpu().double().numpy(), classes.cpu().numpy()))
-    model.train()
+    model.train(was_training)
+    return gts, dets
+
+
+def evaluate_detector(model: GridDetector, count: int, device: torch.device) -> dict[str, float]:
+    """mAP@0.5 and mAP@0.5:0.95 on held-out scenes (the project's COCO-style evaluator)."""
+    gts, dets = heldout_predictions(model, count, device)
     return {"heldout_map50": mean_average_precision(gts, dets, (0.5,)),
             "heldout_map50_95": mean_average_precision(gts, dets, COCO_THRESHOLDS)}
 

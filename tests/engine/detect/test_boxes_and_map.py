@@ -74,7 +74,8 @@ def _random_case(rng: np.random.Generator, images: int, classes: int):  # type: 
     return gts, dets
 
 
-def _pycocotools_map(gts, dets, iou_thresholds) -> float:  # type: ignore[no-untyped-def]
+def pycocotools_map(gts, dets, iou_thresholds) -> float:  # type: ignore[no-untyped-def]
+    """The same mAP computed by pycocotools' COCOeval (area range all, 100 detections)."""
     coco_module = pytest.importorskip("pycocotools.coco")
     cocoeval_module = pytest.importorskip("pycocotools.cocoeval")
     categories = sorted({int(c) for _, labels in gts for c in labels} | {int(c) for *_, labels in dets for c in labels})
@@ -111,7 +112,7 @@ def test_map_agrees_with_pycocotools(seed: int) -> None:
     gts, dets = _random_case(rng, images=12, classes=3)
     for thresholds in ((0.5,), COCO_THRESHOLDS):
         ours = mean_average_precision(gts, dets, thresholds)
-        assert abs(ours - _pycocotools_map(gts, dets, list(thresholds))) < 1e-3
+        assert abs(ours - pycocotools_map(gts, dets, list(thresholds))) < 1e-3
 
 
 def test_perfect_and_empty_detections() -> None:

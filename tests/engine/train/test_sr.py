@@ -35,7 +35,8 @@ def test_psnr_and_bicubic() -> None:
 
 
 def test_tiny_run_saves_a_loadable_upscaler(tmp_path: Path) -> None:
-    config = SRConfig(steps=2, scenes_per_step=1, crops_per_scene=2, features=8, convs=1, warmup=1, eval_images=2)
+    config = SRConfig(steps=2, scenes_per_step=1, crops_per_scene=2, features=8, convs=1, warmup=1, eval_images=2,
+                      train_size=32)
     figures = train_sr(config, setup_run(tmp_path / "sr", "cpu", seed=0), "python -m engine.train sr --steps 2")
     assert json.loads((tmp_path / "sr" / "training.json").read_text())["figures"] == figures
     model = load_compact_sr(tmp_path / "sr")
