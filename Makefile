@@ -23,7 +23,6 @@ train-builtin: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train vqgan
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train flow
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train detector
-	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train sr
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train controlnet
 
 clean:
