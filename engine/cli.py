@@ -86,6 +86,10 @@ def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     add_render_arguments(render)
     render.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     render.set_defaults(handler=_render)
+    from engine.face.cli import add_faces_command  # light: the face modules load when it runs
+    add_faces_command(subparsers)
+    from engine.detect.cli import add_detect_command  # light: detectors load when it runs
+    add_detect_command(subparsers)
 
 
 # Errors a command reports as one clear line instead of a traceback.

@@ -17,6 +17,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TORCH = "torch==2.13.0"
+# Installed without their declared dependencies, which pyproject.toml lists instead: mediapipe
+# 0.10.21 is the last release whose wheel carries the legacy face/hand/pose models, and its own
+# list would add opencv-contrib-python (a second cv2, not headless, with Qt plugins that clash with
+# PySide6) and jax, which those models never import.
+NO_DEPS = ("mediapipe==0.10.21",)
 
 
 def _venv_python(venv_dir: Path) -> Path:
@@ -71,6 +76,7 @@ def setup(venv_dir: Path, extras: str, torch_spec: str) -> None:
     constraints.write_text(f"torch=={torch_version}\n")
     target = f"{ROOT}[{extras}]" if extras else str(ROOT)
     pip(python, "-c", str(constraints), "-e", target)
+    pip(python, "--no-deps", *NO_DEPS)
     stamp.write_text(digest + "\n")
 
 

@@ -27,6 +27,7 @@ from engine.pipeline.progress import GeneratedImage, Progress
 from engine.project import PROJECT_SUFFIX, ProjectError, load_project, save_project
 from engine.settings import Inpaint, Job, SettingsError, SettingsFileError, load_settings, save_settings, settings_from_json, settings_to_json
 from studio.bridge import EngineBridge, JobError, TaskContext
+from studio.detection import DetectionController
 from studio.canvas import CanvasView, LayerKind, LayerStack
 from studio.canvas.imaging import rgba_to_qimage
 from studio.canvas.layers import composite, mask_array
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.canvas = CanvasView(self.stack)
         self.setCentralWidget(self.canvas)
         self.bridge = EngineBridge(self)
+        self.detection = DetectionController(self.canvas, self.bridge, self)
         self._running: int | None = None
         self._build_docks()
         self._build_menus()
@@ -95,7 +97,7 @@ class MainWindow(QMainWindow):
         self.models_panel = ModelsPanel(self.job_model)
         self.layers_panel = LayersPanel(self.stack)
         self.history_panel = HistoryPanel(self.history)
-        self.tools_panel = ToolsPanel(self.canvas.tools, self.canvas.canvas_actions, self.canvas.open_canny_dialog)
+        self.tools_panel = ToolsPanel(self.canvas.tools, self.canvas.canvas_actions, self.canvas.open_derive_dialog)
         self.docks = {
             "prompt": self._dock("Prompt", self.prompt_panel, left),
             "sampler": self._dock("Sampler", self.sampler_panel, left),
@@ -137,6 +139,8 @@ class MainWindow(QMainWindow):
         tools = bar.addMenu("&Tools")
         for action in (*actions.tool_actions.values(), actions.size_down, actions.size_up):
             tools.addAction(action)
+        tools.addSeparator()
+        self.detection.fill_menu(tools.addMenu("&Detect"))
         gen = bar.addMenu("&Generate")
         self.generate_action = self._action(gen, "&Generate", self.generate, "Ctrl+Return")
         self.cancel_action = self._action(gen, "&Cancel", self.cancel, "Escape")
@@ -158,7 +162,9 @@ class MainWindow(QMainWindow):
         self.bridge.step.connect(self._on_step)
         self.bridge.result.connect(self._on_result)
         self.bridge.error.connect(self._on_error)
-        self.bridge.cancelled.connect(lambda _: self.statusBar().showMessage("Generation cancelled", 5_000))
+        self.bridge.cancelled.connect(self._on_cancelled)
+        self.detection.status_message.connect(lambda m: self.statusBar().showMessage(m, 5_000))
+        self.detection.failed.connect(self._show_error)
         self.bridge.finished.connect(self._on_finished)
         self.job_model.invalid.connect(lambda f, m: self.statusBar().showMessage(f"{f}: {m}", 8_000))
         self.job_model.width_changed.connect(lambda _: self._fit_canvas_to_job())
@@ -257,6 +263,8 @@ class MainWindow(QMainWindow):
                                                  Qt.TransformationMode.SmoothTransformation))
 
     def _on_result(self, job_id: int, results: object) -> None:
+        if self.detection.owns(job_id):
+            return
         for result in results:  # type: ignore[attr-defined]
             self.history.add(result.image, result.job)
         if self.history.rowCount():
@@ -265,7 +273,12 @@ class MainWindow(QMainWindow):
         self.autosaver.save_now()
 
     def _on_error(self, job_id: int, error: JobError) -> None:
-        self._show_error("Generation failed", error.message, error.details)
+        if not self.detection.owns(job_id):
+            self._show_error("Generation failed", error.message, error.details)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if not self.detection.owns(job_id):
+            self.statusBar().showMessage("Generation cancelled", 5_000)
 
     def _on_finished(self, job_id: int) -> None:
         if job_id == self._running:

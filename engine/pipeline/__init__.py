@@ -6,8 +6,9 @@ command line without loading torch and diffusers.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from engine.lazy import lazy_getattr
 
 _EXPORTS: dict[str, str] = {
     "Engine": "engine.pipeline.engine",
@@ -33,8 +34,4 @@ if TYPE_CHECKING:
     from engine.sampling import Cancelled, CancelToken
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'engine.pipeline' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QImage, QPainter, QUndoStack
 
+from engine.control.pose import PoseKeypoints
 from studio.canvas.imaging import (
     LAYER_FORMAT,
     draw_replace,
@@ -64,7 +65,9 @@ class Layer:
 
     Pixels: IMAGE layers hold the picture; the MASK layer holds white where inpainting repaints (the
     mask value is the alpha); CONTROL layers hold an opaque map (black + white strokes, or flat
-    segmentation colours). `opacity` and `tint` only affect how the view shows the layer.
+    segmentation colours). `opacity` and `tint` only affect how the view shows the layer. A pose
+    control layer derived from a photo also keeps its keypoints (`pose`), so its joints can be
+    dragged and the map redrawn; painting on it does not change them.
     """
 
     def __init__(self, kind: LayerKind, name: str, image: QImage, *, control_type: str | None = None,
@@ -85,6 +88,7 @@ class Layer:
         self.visible = visible
         self.opacity = DEFAULT_OPACITY[kind.value] if opacity is None else opacity
         _check_opacity(self.opacity)
+        self.pose: tuple[PoseKeypoints, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -275,6 +279,14 @@ class LayerStack(QAbstractListModel):
         if layer.control_type != control_type:
             text = f"Control type of {layer.name}: {control_type}"
             self._undo.push(LayerPropertyCommand(self, layer_id, "control_type", control_type, text))
+
+    def set_pose(self, layer_id: str, pose: tuple[PoseKeypoints, ...] | None, text: str = "Set pose") -> None:
+        """Keep (or drop, with None) the pose keypoints a control layer's map was drawn from (undoable)."""
+        layer = self.layer(layer_id)
+        if layer.kind is not LayerKind.CONTROL:
+            raise ValueError(f"{layer!r} is not a control layer")
+        if layer.pose != pose:
+            self._undo.push(LayerPropertyCommand(self, layer_id, "pose", pose, text))
 
     def set_pixels(self, layer_id: str, image: QImage, at: QPoint | None = None, text: str = "Set pixels") -> None:
         """Replace the pixels under `image` placed at `at` (default: the top-left; undoable; clipped)."""

@@ -28,10 +28,12 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QDialog, QGraphicsScene, QGraphicsView, QWidget
 
 from studio.canvas.actions import CanvasActions
-from studio.canvas.derive import CannyDeriveDialog, derive_canny_layer, layer_rgb
+from studio.canvas.derive import CannyDeriveDialog, derive_canny_layer, layer_rgb, write_control_layer
+from studio.canvas.derive_dialog import DeriveDialog
 from studio.canvas.importing import load_image, mime_images, place_on_canvas
 from studio.canvas.items import BrushCursor, LayerItem, PreviewItem
 from studio.canvas.layers import Layer, LayerKind, LayerStack
+from studio.canvas.pose_edit import HIT_RADIUS, PoseDrag, PoseHandles, editable_pose, joint_at
 from studio.canvas.tools import Gesture, ToolKind, ToolSettings, begin_gesture
 
 MIN_ZOOM, MAX_ZOOM = 1 / 32, 64.0
@@ -78,6 +80,9 @@ class CanvasView(QGraphicsView):
         self._cursor.setZValue(_CURSOR_Z)
         self._cursor.setVisible(False)
         self._scene.addItem(self._cursor)
+        self._pose_handles = PoseHandles()
+        self._pose_handles.setZValue(_PREVIEW_Z - 1)
+        self._scene.addItem(self._pose_handles)
         self._actions = CanvasActions(self._tools, stack.undo_stack, before_history=self.finish_gesture,
                                       paste=self.paste, zoom_to_fit=self.zoom_to_fit, parent=self)
         for action in self._actions.all():
@@ -105,6 +110,8 @@ class CanvasView(QGraphicsView):
         stack.layer_changed.connect(self._layer_changed)
         stack.layer_pixels_changed.connect(self._pixels_changed)
         stack.canvas_size_changed.connect(self._canvas_resized)
+        for signal in (stack.current_changed, stack.layer_changed, stack.layers_changed):
+            signal.connect(self._sync_pose_handles)
         self._tools.brush_size_changed.connect(self._cursor.set_diameter)
         self._tools.tool_changed.connect(self._tool_changed)
         self._cursor.set_diameter(self._tools.brush_size)
@@ -200,6 +207,23 @@ class CanvasView(QGraphicsView):
         target = current.id if current is not None and current.control_type == "canny" else None
         return derive_canny_layer(self._stack, layer_rgb(self._stack, source), dialog.low, dialog.high, target)
 
+    def open_derive_dialog(self, preprocessor: str = "canny") -> Layer | None:
+        """Derive a control map with any preprocessor from the current image layer (or the visible
+        picture) with a live preview; writes into the current control layer of that type or a new one."""
+        current = self._stack.current
+        source = current if current is not None and current.kind is LayerKind.IMAGE else None
+        dialog = DeriveDialog(layer_rgb(self._stack, source), preprocessor, parent=self)
+        control = dialog.control() if dialog.exec() == QDialog.DialogCode.Accepted else None
+        if control is None:
+            return None
+        chosen = dialog.preprocessor
+        target = current.id if current is not None and current.control_type == chosen else None
+        return write_control_layer(self._stack, control, dialog.keypoints(), chosen, target)
+
+    def pose_handles(self) -> PoseHandles:
+        """The scene item that shows the joints of the current pose layer."""
+        return self._pose_handles
+
     def finish_gesture(self) -> None:
         """End a gesture in progress (as if the pointer were released), e.g. before undo."""
         if self._gesture is not None:
@@ -243,6 +267,10 @@ class CanvasView(QGraphicsView):
         item = self._items.get(layer_id)
         if item is not None:
             item.refresh(rect)
+
+    def _sync_pose_handles(self) -> None:
+        canvas = QRectF(QPointF(0, 0), self._stack.canvas_size.toSizeF())
+        self._pose_handles.show_pose(editable_pose(self._stack.current), canvas)
 
     def _canvas_resized(self) -> None:
         self._update_scene_rect()
@@ -292,11 +320,17 @@ class CanvasView(QGraphicsView):
             if not layer.visible:
                 self.status_message.emit(f"The layer {layer.name!r} is hidden")
                 return
-        self._gesture = begin_gesture(kind, self._stack, layer, self._tools)
         pos = self.to_canvas(viewport_pos)
+        self._gesture = self._pose_drag(layer, pos) or begin_gesture(kind, self._stack, layer, self._tools)
         self._last_input = (pos, pressure)
         if self._gesture is not None:
             self._gesture.press(pos, pressure)
+
+    def _pose_drag(self, layer: Layer | None, pos: QPointF) -> PoseDrag | None:
+        """A joint drag when the press lands on a joint of the current pose layer (any tool)."""
+        pose = editable_pose(layer)
+        joint = joint_at(pose, pos, HIT_RADIUS / self.zoom()) if pose else None
+        return PoseDrag(self._stack, layer, joint, self._pose_handles) if joint and layer else None
 
     def _continue(self, viewport_pos: QPointF, pressure: float) -> None:
         pos = self.to_canvas(viewport_pos)

@@ -1,6 +1,8 @@
-"""The Tools dock: painting tools, brush size/opacity/hardness and colour, canny derive."""
+"""The Tools dock: painting tools, brush size/opacity/hardness and colour, deriving control maps."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -13,7 +15,8 @@ from studio.canvas.tools import ToolSettings
 class ToolsPanel(QWidget):
     """Buttons for the canvas tool actions and sliders bound to the ToolSettings."""
 
-    def __init__(self, tools: ToolSettings, actions: CanvasActions, derive_canny, parent: QWidget | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, tools: ToolSettings, actions: CanvasActions, derive: Callable[[], object],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._tools = tools
         grid = QGridLayout()
@@ -26,8 +29,9 @@ class ToolsPanel(QWidget):
         self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=100, toolTip="Brush opacity")
         self.hardness = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, toolTip="Brush edge hardness")
         self.color = QPushButton(toolTip="Brush colour (image and segmentation layers)")
-        self.canny = QPushButton("Derive canny edges…", toolTip="Make a control map from the image layers")
-        self.canny.clicked.connect(derive_canny)
+        self.derive = QPushButton("Derive control map…", toolTip="Make a control map (canny, scribble, line "
+                                  "art, segmentation, pose, tile, shuffle) from the image layers")
+        self.derive.clicked.connect(lambda _checked=False: derive())
         form = QFormLayout()
         form.addRow("Size", self.size)
         form.addRow("Opacity", self.opacity)
@@ -36,7 +40,7 @@ class ToolsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addLayout(form)
-        layout.addWidget(self.canny)
+        layout.addWidget(self.derive)
         layout.addStretch(1)
         self._bind()
 
