@@ -24,6 +24,7 @@ train-builtin: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train flow
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train detector
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train controlnet
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train sr
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -185,12 +185,12 @@ def detector_map(detector, images: int) -> None:  # type: ignore[no-untyped-def]
 
 def upscaler_psnr(folder: Path, images: int) -> None:
     from engine.train.sr import evaluate_sr
-    from engine.upscale import load_compact_sr
+    from engine.upscale import load_pixelshuffle_sr
 
     if not (folder / "model.safetensors").is_file():
         print("SR PSNR                not measured: no built-in upscaler")
         return
-    figures = evaluate_sr(load_compact_sr(folder), images, torch.device("cpu"))
+    figures = evaluate_sr(load_pixelshuffle_sr(folder), images, torch.device("cpu"))
     print(f"SR PSNR (128 -> 512)   {figures['heldout_psnr_db']:6.2f} dB, bicubic {figures['bicubic_psnr_db']:.2f} dB, "
           f"gain {figures['gain_over_bicubic_db']:+.2f} dB ({images} held-out scenes)   target >= +2 dB")
 

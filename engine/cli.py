@@ -64,6 +64,8 @@ def _render(args: argparse.Namespace) -> int:
     for result, path in zip(results, output_paths(args.output, len(results))):
         save_png(Image.fromarray(result.image), path, result.job)
         print(path)
+        for note in result.notes:
+            print(f"atelier: {path.name}: {note}", file=sys.stderr)
     return 0
 
 

@@ -1,8 +1,10 @@
 """Project files: the whole canvas (layers, mask, control layers), history and settings.
 
-A project is a zip holding one PNG per layer and per history image plus ``manifest.json``.
-Writing is atomic (temporary file, then rename), so a crash mid-save never destroys the last
-good file; reading checks every entry and reports what is wrong.
+A project is a zip holding one PNG per layer and per history image plus ``manifest.json``; a
+control layer's tint and a pose layer's keypoints live in its manifest entry (both optional, so
+projects written before them still load, and older readers skip them). Writing is atomic
+(temporary file, then rename), so a crash mid-save never destroys the last good file; reading
+checks every entry and reports what is wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from engine.control.pose import PoseKeypoints
 from engine.metadata import metadata_texts
 from engine.metadata.png import png_bytes_with_text
 from engine.settings import Job, SettingsError, job_from_dict, job_to_dict
@@ -42,7 +45,8 @@ class ProjectError(ValueError):
 
 @dataclass(frozen=True)
 class ProjectLayer:
-    """One canvas layer: (H, W, 4) uint8 RGBA pixels (straight alpha) and how it is shown."""
+    """One canvas layer: (H, W, 4) uint8 RGBA pixels (straight alpha), how it is shown (`tint`: the
+    RGB a control map is shown in) and, for a pose control layer, the keypoints its map was drawn from."""
 
     id: str
     name: str
@@ -51,6 +55,19 @@ class ProjectLayer:
     visible: bool = True
     opacity: float = 1.0
     control_type: str | None = None
+    tint: tuple[int, int, int] | None = None
+    pose: tuple[PoseKeypoints, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pose is not None and self.kind != "control":
+            raise ValueError(f"layer {self.name!r}: only control layers keep pose keypoints, not {self.kind} layers")
+        if self.tint is not None and not _is_rgb(self.tint):
+            raise ValueError(f"layer {self.name!r}: tint must be (r, g, b) integers 0-255, got {self.tint!r}")
+
+
+def _is_rgb(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and len(value) == 3
+            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value))
 
 
 @dataclass(frozen=True)
@@ -89,8 +106,10 @@ def project_bytes(project: Project) -> bytes:
                                  f"uint8, got {layer.pixels.shape} {layer.pixels.dtype}")
             name = f"layers/{layer.id}.png"
             zf.writestr(name, _png(layer.pixels))
+            pose = None if layer.pose is None else [person.to_dict() for person in layer.pose]
             layers.append({"id": layer.id, "name": layer.name, "kind": layer.kind, "visible": layer.visible,
-                           "opacity": layer.opacity, "control_type": layer.control_type, "file": name})
+                           "opacity": layer.opacity, "control_type": layer.control_type, "file": name,
+                           "tint": None if layer.tint is None else list(layer.tint), "pose": pose})
         history = []
         for i, item in enumerate(project.history):
             name = f"history/{i:04d}.png"
@@ -144,6 +163,12 @@ def _layer(zf: zipfile.ZipFile, entry: Any, size: tuple[int, int], i: int) -> Pr
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"layers[{i}].opacity must be between 0 and 1, got {opacity}")
     control_type = entry.get("control_type")
+    if (kind == "control") != bool(control_type):  # the studio could not open such a layer
+        raise ValueError(f"layers[{i}].control_type is needed on control layers and only there, "
+                         f"got {control_type!r} for kind {kind!r}")
+    tint = entry.get("tint")
+    if tint is not None and not (isinstance(tint, list) and _is_rgb(tint)):
+        raise ValueError(f"layers[{i}].tint must be [r, g, b] with integers 0-255, got {tint!r}")
     return ProjectLayer(
         id=_expect(entry.get("id"), str, f"layers[{i}].id"),
         name=_expect(entry.get("name", ""), str, f"layers[{i}].name"),
@@ -152,7 +177,22 @@ def _layer(zf: zipfile.ZipFile, entry: Any, size: tuple[int, int], i: int) -> Pr
         visible=_expect(entry.get("visible", True), bool, f"layers[{i}].visible"),
         opacity=opacity,
         control_type=None if control_type is None else _expect(control_type, str, f"layers[{i}].control_type"),
+        tint=None if tint is None else (tint[0], tint[1], tint[2]),
+        pose=_pose(entry.get("pose"), kind, f"layers[{i}].pose"),
     )
+
+
+def _pose(value: Any, kind: str, what: str) -> tuple[PoseKeypoints, ...] | None:
+    """The keypoints of a layer entry's "pose" (a list of people), or None when it has none."""
+    if value is None:
+        return None
+    if kind != "control":
+        raise ValueError(f"{what}: only control layers keep pose keypoints, not {kind!r} layers")
+    try:
+        return tuple(PoseKeypoints.from_dict(person, f"{what}[{j}]")
+                     for j, person in enumerate(_expect(value, list, what)))
+    except SettingsError as exc:  # a ValueError; re-raised plain so it is not reported as "invalid settings"
+        raise ValueError(str(exc)) from None
 
 
 def _parse(zf: zipfile.ZipFile) -> Project:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from engine.metadata import read_image_settings
 from engine.sampling.names import parse_sampler_name, parse_schedule_name
-from engine.settings import ControlUnit, Inpaint, Job, LoraRef, ModelRef, load_settings
+from engine.settings import ControlUnit, DetailPass, Inpaint, Job, LoraRef, ModelRef, load_settings
+from engine.settings.job import image_detail_size
 
 SIZE_RE = re.compile(r"^(\d+)[xX](\d+)$")
 
@@ -36,6 +37,14 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control", action="append", default=[], metavar="TYPE=IMAGE[:WEIGHT]",
                         help="a ControlNet unit; repeat for several")
     parser.add_argument("--lora", action="append", default=[], metavar="FILE[:WEIGHT]", help="repeatable")
+    parser.add_argument("--detail", action="append", default=[], metavar="DETECTOR[:DENOISE]",
+                        help="a detail pass (ADetailer-style): repaint each detection of a detector (e.g. "
+                        "mediapipe-face, mediapipe-hands, shapes, or a .onnx file) at DENOISE (default "
+                        f"{DetailPass().denoise:g}), at the image's size; repeat for several")
+    parser.add_argument("--detail-prompt", action="append", default=[], metavar="TEXT",
+                        help="the detail passes' prompt (default: the job's); once for all, or once per --detail")
+    parser.add_argument("--detail-negative", action="append", default=[], metavar="TEXT",
+                        help="the detail passes' negative prompt, given like --detail-prompt")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
 
 
@@ -64,6 +73,44 @@ def parse_lora(text: str) -> LoraRef:
     """FILE[:WEIGHT] -> LoraRef."""
     path, weight = _split_weight(text, "--lora")
     return LoraRef(path=path, weight=1.0 if weight is None else weight)
+
+
+def parse_detail(text: str, working_size: int) -> DetailPass:
+    """DETECTOR[:DENOISE] -> DetailPass repainting at `working_size`."""
+    detector, denoise = _split_weight(text, "--detail")
+    if denoise is None:
+        return DetailPass(detector=detector, working_size=working_size)
+    return DetailPass(detector=detector, denoise=denoise, working_size=working_size)
+
+
+def _per_pass(values: list[str], count: int, flag: str) -> list[str | None]:
+    """One value per pass from a flag given never, once (for all) or once per pass."""
+    if not values:
+        return [None] * count
+    if len(values) == 1:
+        return values * count
+    if len(values) != count:
+        raise ValueError(f"{flag} given {len(values)} times for {count} detail passes: give it once, or once per pass")
+    return list(values)
+
+
+def _detail_passes(args: argparse.Namespace, job: Job) -> tuple[DetailPass, ...]:
+    """The job's detail passes with the --detail flags applied: new passes replace the recorded ones,
+    --detail-prompt / --detail-negative alone change the recorded ones."""
+    size = image_detail_size(job.width, job.height)
+    passes = [parse_detail(text, size) for text in args.detail] if args.detail else list(job.detail)
+    if (args.detail_prompt or args.detail_negative) and not passes:
+        raise ValueError("--detail-prompt and --detail-negative need a detail pass: add --detail DETECTOR")
+    prompts = _per_pass(args.detail_prompt, len(passes), "--detail-prompt")
+    negatives = _per_pass(args.detail_negative, len(passes), "--detail-negative")
+    changed = []
+    for settings, prompt, negative in zip(passes, prompts, negatives):
+        if prompt is not None:
+            settings = dataclasses.replace(settings, prompt=prompt)
+        if negative is not None:
+            settings = dataclasses.replace(settings, negative_prompt=negative)
+        changed.append(settings)
+    return tuple(changed)
 
 
 def _base_job(args: argparse.Namespace, recommend: Callable[[Job], Job] | None) -> Job:
@@ -113,4 +160,7 @@ def job_from_args(args: argparse.Namespace, recommend: Callable[[Job], Job] | No
         changes["controls"] = tuple(parse_control(c) for c in args.control)
     if args.lora:
         changes["loras"] = tuple(parse_lora(item) for item in args.lora)
-    return dataclasses.replace(job, **changes)
+    job = dataclasses.replace(job, **changes)
+    if args.detail or args.detail_prompt or args.detail_negative:
+        job = job.replace(detail=_detail_passes(args, job))
+    return job

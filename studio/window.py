@@ -195,8 +195,7 @@ class MainWindow(QMainWindow):
         self.control_panel.set_layer_choices([(l.id, l.name) for l in self.stack.control_layers()])
 
     def _add_control_unit(self, control_type: str) -> None:
-        layer_type = control_type if control_type in ("scribble", "canny", "seg") else "scribble"
-        layer = self.stack.add_layer(LayerKind.CONTROL, f"{control_type} map", control_type=layer_type)
+        layer = self.stack.add_layer(LayerKind.CONTROL, f"{control_type} map", control_type=control_type)
         self.stack.set_current(layer.id)
         self.control_panel.add_unit(control_type, f"layer:{layer.id}")
 
@@ -255,7 +254,7 @@ class MainWindow(QMainWindow):
         if not isinstance(update, Progress):
             return
         self.progress.setValue(round(update.fraction * 100))
-        self.progress.setFormat(f"step {update.step}/{update.total}")
+        self.progress.setFormat(update.text)
         if update.preview is not None:
             image = rgba_to_qimage(update.preview)
             size = self.stack.canvas_size
@@ -269,7 +268,9 @@ class MainWindow(QMainWindow):
             self.history.add(result.image, result.job)
         if self.history.rowCount():
             self.history_panel.view.setCurrentIndex(self.history.index(0))
-        self.statusBar().showMessage(f"Generated {len(results)} image(s)", 5_000)  # type: ignore[arg-type]
+        notes = sorted({note for result in results for note in result.notes})  # type: ignore[attr-defined]
+        self.statusBar().showMessage("; ".join([f"Generated {len(results)} image(s)", *notes]),  # type: ignore[arg-type]
+                                     8_000 if notes else 5_000)
         self.autosaver.save_now()
 
     def _on_error(self, job_id: int, error: JobError) -> None:

@@ -13,6 +13,7 @@ from engine.control.pose import (
     draw_pose,
     estimate_pose,
     pose_map,
+    redraw_pose,
     with_joint_moved,
 )
 from engine.control.registry import PREPROCESSORS, Preprocessor
@@ -24,5 +25,5 @@ __all__ = [
     "PREPROCESSORS", "CannyParams", "Keypoint", "LineartParams", "ParamSpec", "PoseDetector", "PoseKeypoints",
     "PoseNotFoundError", "PoseParams", "Preprocessor", "ScribbleParams", "SegParams", "ShuffleParams",
     "TileParams", "canny", "check_params", "detect_pose", "draw_pose", "estimate_pose", "lineart", "param",
-    "param_specs", "pose_map", "scribble", "seg", "shuffle", "tile", "with_joint_moved",
+    "param_specs", "pose_map", "redraw_pose", "scribble", "seg", "shuffle", "tile", "with_joint_moved",
 ]

@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.control.params import check_params, param
 from engine.imaging import downscale_for_analysis, to_rgb8
+from engine.settings import codec
 
 BODY_POINTS: tuple[str, ...] = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
@@ -123,6 +124,15 @@ class PoseKeypoints:
         if name not in PART_SIZES:
             raise ValueError(f"unknown pose part {name!r}; valid: {', '.join(PART_SIZES)}")
         return getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: each part a list of {"x", "y", "visibility"} objects or nulls; a missing part is null."""
+        return codec.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "") -> PoseKeypoints:
+        """Keypoints from their JSON form; SettingsError names the wrong field below `path` (e.g. "body[3].x")."""
+        return codec.from_dict(cls, data, path)
 
 
 @dataclass(frozen=True)
@@ -268,6 +278,24 @@ def with_joint_moved(people: Sequence[PoseKeypoints], person: int, part: str, in
     moved = dataclasses.replace(old, x=float(xy[0]), y=float(xy[1]))
     changed = dataclasses.replace(people[person], **{part: points[:index] + (moved,) + points[index + 1:]})
     return (*people[:person], changed, *people[person + 1:])
+
+
+def redraw_pose(canvas: np.ndarray, old: Sequence[PoseKeypoints], new: Sequence[PoseKeypoints]) -> np.ndarray:
+    """`canvas`, an (H, W, 3) uint8 pose map that may have been painted on, with the skeleton of `old`
+    replaced by that of `new`. Only pixels whose drawing changes are touched: there the new skeleton is
+    drawn, and an old skeleton pixel that still has its drawn colour turns black. Paint elsewhere, paint
+    over the old limbs and paint or erasure on the parts that did not move are all kept."""
+    if canvas.dtype != np.uint8 or canvas.ndim != 3 or canvas.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 pose map, got {canvas.shape} {canvas.dtype}")
+    height, width = canvas.shape[:2]
+    before, after = draw_pose(old, width, height), draw_pose(new, width, height)  # (H, W, 3) each
+    changed = (before != after).any(axis=2)  # (H, W)
+    drawn = changed & after.any(axis=2)
+    left_as_drawn = changed & ~drawn & (canvas == before).all(axis=2)
+    out = canvas.copy()
+    out[drawn] = after[drawn]
+    out[left_as_drawn] = 0
+    return out
 
 
 def estimate_pose(image: np.ndarray, params: PoseParams = PoseParams()) -> tuple[PoseKeypoints, ...]:

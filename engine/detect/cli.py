@@ -34,15 +34,17 @@ def _detect(args: argparse.Namespace) -> int:
     from engine.detect.coco import to_coco  # torch loads only when the command runs
     from engine.detect.overlay import draw_detections
     from engine.detect.registry import open_detector, run_detector
+    from engine.native_logs import native_stderr_silenced
     from engine.pipeline.inputs import read_rgb
 
     image = read_rgb(Path(args.image))  # grey, RGBA, palette and 16-bit files read as RGB
-    detector = open_detector(args.detector, args.labels, args.backend)
-    try:
-        found = run_detector(detector, image, args.min_score)
-        labels, keypoint_names = detector.labels, detector.keypoint_names
-    finally:
-        detector.close()
+    with native_stderr_silenced():  # mediapipe's native log lines would bury the answer
+        detector = open_detector(args.detector, args.labels, args.backend)
+        try:
+            found = run_detector(detector, image, args.min_score)
+            labels, keypoint_names = detector.labels, detector.keypoint_names
+        finally:
+            detector.close()
     height, width = image.shape[:2]
     coco = to_coco([(Path(args.image).name, width, height, found)], labels, keypoint_names,
                    description=f"detections by Atelier ({detector.name}, min score {args.min_score})")

@@ -4,11 +4,11 @@ their landmarks."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from engine.native_logs import native_stderr_silenced
 
 LANDMARK_ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # Kept literal (not imported from the face modules) so `atelier --help` loads no cv2 or mediapipe;
@@ -22,22 +22,6 @@ def _rounded(values: Any) -> Any:
     if isinstance(values, (list, tuple)):
         return [_rounded(v) for v in values]
     return round(float(values), 3)
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to the null device for the block: mediapipe's C++ side logs TFLite
-    and absl chatter there, which would bury the command's one-line answer. Python exceptions
-    still propagate and are reported after the block."""
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 def _faces(args: argparse.Namespace) -> int:
@@ -56,7 +40,7 @@ def _faces(args: argparse.Namespace) -> int:
     path = Path(args.image)
     rgb = read_rgb(path)
     try:
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             faces = find_faces(rgb, source=args.source)
     except (FaceNotFoundError, SourceUnavailableError) as exc:
         raise CommandError(f"{path}: {exc}") from exc

@@ -20,7 +20,16 @@ from engine.sampling.names import (
     schedule_display_name,
 )
 from engine.settings.codec import SettingsError
-from engine.settings.job import ControlUnit, DetailPass, Inpaint, Job, LoraRef, ModelRef, Upscale
+from engine.settings.job import (
+    ControlUnit,
+    DetailPass,
+    Inpaint,
+    Job,
+    LoraRef,
+    ModelRef,
+    Upscale,
+    image_detail_size,
+)
 
 # A1111's own pattern for one "Key: value" pair of the last line.
 PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -70,10 +79,12 @@ def _detail_fields(index: int, detail: DetailPass) -> dict[str, Any]:
         f"ADetailer prompt{suffix}": detail.prompt or None,
         f"ADetailer negative prompt{suffix}": detail.negative_prompt or None,
         f"ADetailer confidence{suffix}": _num(detail.min_score),
-        f"ADetailer dilate erode{suffix}": detail.dilation,
+        # ADetailer's value is a square kernel's side: 2d + 1 grows its mask by our d pixels.
+        f"ADetailer dilate erode{suffix}": 2 * detail.dilation + 1,
         f"ADetailer mask blur{suffix}": detail.mask_blur,
         f"ADetailer denoising strength{suffix}": _num(detail.denoise),
         f"ADetailer inpaint padding{suffix}": detail.padding,
+        f"ADetailer use inpaint width/height{suffix}": "True",  # else ADetailer reads the image's size
         f"ADetailer inpaint width{suffix}": detail.working_size,
         f"ADetailer inpaint height{suffix}": detail.working_size,
     }
@@ -220,7 +231,7 @@ def parse_parameters(text: str) -> ParsedParameters:
     _map_img2img(params, values, result)
     _map_upscale(params, values, result)
     values["controls"] = _map_controls(params, result)
-    values["detail"] = _map_details(params, result)
+    values["detail"] = _map_details(params, values, result)
     result.job = _build_job(values, result)
     return result
 
@@ -333,7 +344,7 @@ def _control_type(module: str, model: str) -> str:
     return module if module != "none" else (model or "unknown")
 
 
-def _map_details(params: dict[str, str], result: ParsedParameters) -> tuple[DetailPass, ...]:
+def _map_details(params: dict[str, str], values: dict[str, Any], result: ParsedParameters) -> tuple[DetailPass, ...]:
     passes = []
     for n in range(1, 10):
         suffix = "" if n == 1 else f" {_ordinal(n)}"
@@ -343,15 +354,15 @@ def _map_details(params: dict[str, str], result: ParsedParameters) -> tuple[Deta
         try:
             passes.append(
                 DetailPass(
-                    detector=_detector_kind(get("model", "face")),
+                    detector=_detector_name(get("model", ""), result),
                     prompt=get("prompt", ""),
                     negative_prompt=get("negative prompt", ""),
                     min_score=_float(get("confidence", "0.3")),
-                    dilation=abs(_int(get("dilate erode", "4"))),
+                    dilation=_dilation(get("dilate erode", "4"), result),
                     mask_blur=_int(get("mask blur", "4")),
                     denoise=_float(get("denoising strength", "0.4")),
                     padding=_int(get("inpaint padding", "32")),
-                    working_size=_int(get("inpaint width", "512")),
+                    working_size=_working_size(get, values),
                 )
             )
         except (ValueError, SettingsError) as exc:
@@ -359,12 +370,44 @@ def _map_details(params: dict[str, str], result: ParsedParameters) -> tuple[Deta
     return tuple(passes)
 
 
-def _detector_kind(model: str) -> str:
-    """ADetailer names model files ("face_yolov8n.pt"); keep the kind where one is named."""
+def _dilation(text: str, result: ParsedParameters) -> int:
+    """Our dilation in pixels for ADetailer's kernel side (it grows by side // 2); it erodes for a
+    negative side, which a detail pass here does not do."""
+    side = _int(text)
+    if side < 0:
+        result.warnings.append(f"ADetailer dilate erode {side}: eroding the mask is not supported; not dilating")
+    return max(side, 0) // 2
+
+
+def _working_size(get: Callable[[str, str], str], values: dict[str, Any]) -> int:
+    """ADetailer samples at its inpaint width/height only when told to; otherwise at the image's size."""
+    if get("use inpaint width/height", "False").strip() == "True":
+        return max(_int(get("inpaint width", "512")), _int(get("inpaint height", "512")))
+    return image_detail_size(values.get("width", Job.width), values.get("height", Job.height))
+
+
+# ADetailer's detection models by the kind in their names ("face_yolov8n.pt", "mediapipe_face_full",
+# "hand_yolov8s.pt", "person_yolov8n-seg.pt") -> the registered detector that finds that kind here.
+ADETAILER_KINDS: tuple[tuple[str, str], ...] = (
+    ("face", "mediapipe-face"),
+    ("hand", "mediapipe-hands"),
+    ("person", "mediapipe-person"),
+)
+
+
+def _detector_name(model: str, result: ParsedParameters) -> str:
+    """Our detector for an ADetailer model name: a registered name or .onnx file as is, else the one
+    that finds the same kind; a model of no kind we know is kept (running it then says so)."""
+    from engine.detect.registry import DETECTORS, is_onnx_path  # loads cv2: only for ADetailer fields
+
+    if model in DETECTORS or is_onnx_path(model):
+        return model
     lowered = model.lower()
-    for kind in ("face", "hand", "person"):
+    for kind, detector in ADETAILER_KINDS:
         if kind in lowered:
-            return kind
+            return detector
+    result.warnings.append(f"ADetailer model {model!r}: no detector here finds its kind; choose one of "
+                           f"{', '.join(DETECTORS)} or a .onnx file")
     return model
 
 

@@ -29,6 +29,7 @@ from engine.models import (
 from engine.models.card import read_card, with_recommended
 from engine.models.loader import controlnet_fits
 from engine.pipeline.decode import is_out_of_memory
+from engine.pipeline.detail import DetailRunner, open_detectors
 from engine.pipeline.device import DeviceSetup, choose_device, prepare_model
 from engine.pipeline.errors import GenerationError, NoModelError
 from engine.pipeline.inputs import ImageInputs
@@ -141,26 +142,33 @@ class Engine:
             cancel: CancelToken | None = None, base_dir: Path | None = None) -> list[GeneratedImage]:
         """Generate every image of a job (batch_count passes of batch_size), in seed order.
 
-        Raises engine.sampling.Cancelled when `cancel` is set (within one step), ModelLoadError /
-        NoModelError / InputImageError for bad inputs and GenerationError saying what to change.
+        Each image then goes through the job's detail passes; what the user should know about them (a
+        pass that found nothing) is in its `notes`. Raises engine.sampling.Cancelled when `cancel` is
+        set (within one step), ModelLoadError / NoModelError / InputImageError / DetectorError for
+        bad inputs and GenerationError saying what to change.
         """
         _check_supported(job)
         pixels = read_pixels(job, inputs, base_dir)
-        model, ref = self.load(job.model, base_dir)
-        controlnets = self._controlnets(job, model, base_dir)
-        run = JobRun(model, job.replace(model=ref), pixels, self.setup.device, self.setup.dtype, controlnets,
-                     self._preview(model) if progress is not None else None)
-        try:
-            with self._loras(job, model, base_dir):
-                return run_job(run, progress=progress, cancel=cancel)
-        except (RuntimeError, MemoryError) as exc:
-            if not is_out_of_memory(exc):
-                raise
-            if self.setup.is_cuda:
-                torch.cuda.empty_cache()
-            raise GenerationError(
-                f"out of memory generating {job.batch_size} image(s) of {job.width}x{job.height} on "
-                f"{self.setup.device}: lower the batch size or the image size, or remove ControlNets") from exc
+        with open_detectors(job.detail) as detectors:  # an unknown detector fails before the model loads
+            model, ref = self.load(job.model, base_dir)
+            controlnets = self._controlnets(job, model, base_dir)
+            run = JobRun(model, job.replace(model=ref), pixels, self.setup.device, self.setup.dtype, controlnets,
+                         self._preview(model) if progress is not None else None)
+            # The detail passes repaint on the model just loaded, inside the same LoRA patch.
+            finish = DetailRunner(run, detectors, progress=progress, cancel=cancel) if job.detail else None
+            try:
+                with self._loras(job, model, base_dir):
+                    return run_job(run, progress=progress, cancel=cancel, finish=finish)
+            except (RuntimeError, MemoryError) as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                if self.setup.is_cuda:
+                    torch.cuda.empty_cache()
+                sizes = "the batch size, the image size or the detail working size" if job.detail else \
+                    "the batch size or the image size"
+                raise GenerationError(
+                    f"out of memory generating {job.batch_size} image(s) of {job.width}x{job.height} on "
+                    f"{self.setup.device}: lower {sizes}, or remove ControlNets") from exc
 
 
 def _check_supported(job: Job) -> None:
@@ -168,6 +176,3 @@ def _check_supported(job: Job) -> None:
     if job.upscale is not None:
         raise GenerationError("upscaling / hires fix is not supported by the render pipeline yet; "
                               "remove 'upscale' from the settings")
-    if job.detail:
-        raise GenerationError("detail passes are not supported by the render pipeline yet; "
-                              "remove 'detail' from the settings")

@@ -49,6 +49,8 @@ def sample_latents(model: LoadedModel, job: Job, conditioning: JobConditioning, 
     """Latents (B, C, h, w) for the images with these seeds: guided denoiser, schedule, noise, sampler."""
     base, call = model_denoiser(model, controls)
     sigmas = job_sigmas(base, job, init is not None)
+    if init is not None and len(sigmas) == 1:
+        return init  # the denoise strength selects no step (as in sample_from): the image stays as it is
     if call is not None:
         call.set_timesteps(base.levels.timestep(sigmas[:-1].clamp_min(1e-8)))  # type: ignore[attr-defined]
     cond, uncond = conditioning.batched(len(seeds))

@@ -34,6 +34,9 @@ from engine.sampling import CancelToken, StepInfo
 from engine.settings import Job
 
 ProgressFn = Callable[[Progress], None]
+# Called with the finished images of each pass (and the pass index); returns them with any
+# post-processing done (the detail passes).
+FinishFn = Callable[[list[GeneratedImage], int], list[GeneratedImage]]
 
 
 @dataclass(frozen=True)
@@ -87,9 +90,21 @@ def image_job(job: Job, index: int) -> Job:
     return job.replace(seed=job.seed + index, variation_seed=var, batch_size=1, batch_count=1)
 
 
+def _vae_factor(model: LoadedModel) -> int:
+    """How many pixels one latent pixel covers along each side."""
+    return 2 ** (len(model.vae.config.block_out_channels) - 1)
+
+
+def size_multiple(model: LoadedModel) -> int:
+    """What an image's width and height must be multiples of for this model: the VAE's downsampling,
+    times the patch size for SD3 (latent_shape's rule)."""
+    patch = int(getattr(model.denoiser.config, "patch_size", 1) or 1) if model.family is Family.SD3 else 1
+    return _vae_factor(model) * patch
+
+
 def latent_shape(model: LoadedModel, width: int, height: int) -> tuple[int, int, int]:
     """(C, h, w) of the latents for an image, checked against what the denoiser takes."""
-    f = 2 ** (len(model.vae.config.block_out_channels) - 1)
+    f = _vae_factor(model)
     channels = int(model.vae.config.latent_channels)
     in_ch = int(model.denoiser.config.in_channels)
     if in_ch != channels:
@@ -124,14 +139,16 @@ def _step_callback(run: JobRun, index: int, progress: ProgressFn | None,
             cancel.raise_if_cancelled()
         if progress is not None:
             preview = run.preview(info.denoised[:1]) if run.preview is not None else None
-            progress(Progress(info.i + 1, info.total, index, run.job.batch_count, preview))
+            progress(Progress(info.i + 1, info.total, index, run.job.batch_count, preview,
+                              phases=1 + len(run.job.detail)))
     return on_step
 
 
 @torch.no_grad()
-def run_job(run: JobRun, *, progress: ProgressFn | None = None,
-            cancel: CancelToken | None = None) -> list[GeneratedImage]:
-    """All images of the job in order; image k has seed + k and settings that reproduce it alone."""
+def run_job(run: JobRun, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+            finish: FinishFn | None = None) -> list[GeneratedImage]:
+    """All images of the job in order; image k has seed + k and settings that reproduce it alone.
+    `finish` post-processes each pass's images as soon as they are decoded."""
     job, model = run.job, run.model
     shape = latent_shape(model, job.width, job.height)
     text = encode_job_text(model, job.prompt, job.negative_prompt, clip_skip=job.clip_skip, width=job.width,
@@ -151,6 +168,7 @@ def run_job(run: JobRun, *, progress: ProgressFn | None = None,
             var_seeds=variation_seeds(job, first, n), controls=controls,
             init=None if init is None else init.expand(n, -1, -1, -1), mask=mask, cancel=cancel,
             callback=_step_callback(run, p, progress, cancel))
-        for k, image in enumerate(decode_batch(model.vae, latents)):
-            results.append(GeneratedImage(run.pixels.finish(image), image_job(job, first + k)))
+        done = [GeneratedImage(run.pixels.finish(image), image_job(job, first + k))
+                for k, image in enumerate(decode_batch(model.vae, latents))]
+        results.extend(done if finish is None else finish(done, p))
     return results

@@ -12,18 +12,34 @@ from engine.settings import Job
 
 @dataclass(frozen=True)
 class Progress:
-    """One sampling step done: step i of total for pass `batch` of `batches`, with a preview."""
+    """One sampling step done: step i of total for pass `batch` of `batches`, with a preview.
+
+    A pass runs in `phases`: phase 0 generates the images, phase 1 + j runs the job's detail pass j.
+    A phase may run in `parts` (a detail pass samples once per image and detection): this step
+    belongs to part `part` of them. `label` names what runs when it is not the base generation."""
 
     step: int
     total: int
     batch: int = 0
     batches: int = 1
     preview: np.ndarray | None = field(default=None, repr=False)  # (h, w, 3) uint8
+    phase: int = 0
+    phases: int = 1
+    part: int = 0
+    parts: int = 1
+    label: str = ""
 
     @property
     def fraction(self) -> float:
         """Overall progress in [0, 1]."""
-        return (self.batch + self.step / max(self.total, 1)) / max(self.batches, 1)
+        in_phase = (self.part + self.step / max(self.total, 1)) / max(self.parts, 1)
+        return (self.batch + (self.phase + in_phase) / max(self.phases, 1)) / max(self.batches, 1)
+
+    @property
+    def text(self) -> str:
+        """What runs, for a status line: "step 3/20", or "detail 1/1 (shapes 2/3): step 3/8"."""
+        step = f"step {self.step}/{self.total}"
+        return f"{self.label}: {step}" if self.label else step
 
 
 @dataclass(frozen=True)
@@ -32,6 +48,7 @@ class GeneratedImage:
 
     image: np.ndarray = field(repr=False)  # (H, W, 3) uint8
     job: Job
+    notes: tuple[str, ...] = ()  # what the user should know, e.g. a detail pass that found nothing
 
 
 class TextProgressBar:
@@ -41,13 +58,15 @@ class TextProgressBar:
         self.stream = stream
         self.width = width
         self.drawn = False
+        self._length = 0  # of the line drawn last: a shorter one must blank its tail
 
     def __call__(self, progress: Progress) -> None:
         filled = round(progress.fraction * self.width)
         bar = "#" * filled + "-" * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {progress.fraction:4.0%} step {progress.step}/{progress.total} "
-                          f"pass {progress.batch + 1}/{progress.batches}")
+        line = f"[{bar}] {progress.fraction:4.0%} {progress.text} pass {progress.batch + 1}/{progress.batches}"
+        self.stream.write("\r" + line.ljust(self._length))
         self.stream.flush()
+        self._length = len(line)
         self.drawn = True
 
     def done(self) -> None:
@@ -56,3 +75,4 @@ class TextProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self.drawn = False
+            self._length = 0

@@ -14,6 +14,7 @@ JOB_VERSION = 1
 MAX_SEED = 2**63 - 1
 MAX_SIDE = 8192
 SIZE_MULTIPLE = 8
+DETAIL_SIZES = (64, 4096)  # the working sizes a detail pass allows
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,13 @@ class Upscale:
 
 @dataclass(frozen=True)
 class DetailPass:
-    """A detail pass (ADetailer-style): inpaint each detection of a kind at a working size."""
+    """A detail pass (ADetailer-style): inpaint each detection of a kind at a working size.
 
-    detector: str = "face"
+    `detector` is a name in engine.detect's DETECTORS or a YOLOv8 .onnx file; `dilation` grows the
+    detection's mask by that many pixels and `mask_blur` feathers it; `working_size` is the longer
+    side the padded crop is repainted at."""
+
+    detector: str = "mediapipe-face"  # engine.detect.registry.DEFAULT_DETECTOR (a test keeps them equal)
     prompt: str = ""
     negative_prompt: str = ""
     denoise: float = bounded(0.4, ge=0.0, le=1.0)
@@ -109,12 +114,18 @@ class DetailPass:
     padding: int = bounded(32, ge=0, le=1024)
     dilation: int = bounded(4, ge=0, le=256)
     mask_blur: int = bounded(4, ge=0, le=256)
-    working_size: int = bounded(512, ge=64, le=4096)
+    working_size: int = bounded(512, ge=DETAIL_SIZES[0], le=DETAIL_SIZES[1])
 
     def __post_init__(self) -> None:
         if not self.detector:
             raise SettingsError("detector", "must not be empty")
         check_ranges(self)
+
+
+def image_detail_size(width: int, height: int) -> int:
+    """ADetailer's default working size for an image: its longer side (brought into DETAIL_SIZES, since
+    a pass repaints a crop of the image and an image outside them still deserves a default)."""
+    return min(max(width, height, DETAIL_SIZES[0]), DETAIL_SIZES[1])
 
 
 @dataclass(frozen=True)

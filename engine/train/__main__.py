@@ -1,4 +1,5 @@
-"""`python -m engine.train MODEL [--steps N] [--out DIR] [--device D] [--seed S] [--vae DIR] [--base DIR]`."""
+"""`python -m engine.train MODEL [--steps N] [--out DIR] [--device D] [--seed S] [--vae DIR] [--base DIR]
+[--kind TYPE ...]`."""
 
 from __future__ import annotations
 
@@ -54,14 +55,15 @@ def _sr(args: argparse.Namespace, command: str) -> dict[str, float]:
 
 def _controlnet(args: argparse.Namespace, command: str) -> dict[str, float]:
     from engine.pipeline.resolve import builtin_model
-    from engine.train.controlnet import ControlNetConfig, train_controlnets
+    from engine.train.controlnet import CONTROL_TYPE, KINDS, ControlNetConfig, train_controlnets
 
     config = ControlNetConfig() if args.steps is None else ControlNetConfig(steps=args.steps)
     base = args.base or builtin_model()
     if base is None:
         raise SystemExit("no built-in model to control: train it first (vqgan, then flow) or pass --base DIR")
     out = args.out or builtin_models_dir() / "controlnet"
-    results = train_controlnets(config, setup_run(out, args.device, args.seed, bf16=False), command, base)
+    kinds = KINDS if not args.kind else tuple(k for k in KINDS if CONTROL_TYPE[k] in args.kind)
+    results = train_controlnets(config, setup_run(out, args.device, args.seed, bf16=False), command, base, kinds)
     return {f"{kind} {name}": value for kind, figures in results.items() for name, value in figures.items()}
 
 
@@ -85,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="torch seed for the initial weights (default 0)")
     parser.add_argument("--vae", type=Path, help="flow: the trained VQGAN folder (default: the built-in one)")
     parser.add_argument("--base", type=Path, help="controlnet: the base model folder (default: the built-in one)")
+    parser.add_argument("--kind", action="append", choices=("canny", "scribble", "seg"),
+                        help="controlnet: train only this control type (repeatable; default: all three). "
+                        "Each kind reseeds, so one trained alone equals the same kind in a full run")
     args = parser.parse_args(argv)
     if args.steps is not None and args.steps < 1:
         parser.error("--steps must be >= 1")

@@ -1,6 +1,6 @@
 """Upscaling: the built-in PixelShuffle super-resolution model (more upscalers come with the
 upscaling work)."""
 
-from engine.upscale.compact import CompactSR, load_compact_sr
+from engine.upscale.pixelshuffle import PixelShuffleSR, load_pixelshuffle_sr
 
-__all__ = ["CompactSR", "load_compact_sr"]
+__all__ = ["PixelShuffleSR", "load_pixelshuffle_sr"]

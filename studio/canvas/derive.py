@@ -1,37 +1,18 @@
 """Deriving control maps from image layers: any preprocessor of engine.control into a control
-layer (a pose layer keeps its keypoints), and the canny live-preview dialog."""
+layer (a pose layer keeps its keypoints); the live-preview dialog is in derive_dialog."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QSlider,
-    QVBoxLayout,
-    QWidget,
-)
 
-from engine.control import PREPROCESSORS, CannyParams, PoseKeypoints, canny, draw_pose, estimate_pose
+from engine.control import PREPROCESSORS, PoseKeypoints, draw_pose, estimate_pose
 from studio.canvas.imaging import qimage_to_premultiplied_rgba, rgba_to_qimage
 from studio.canvas.layers import Layer, LayerKind, LayerStack, composite
 
-MAX_THRESHOLD = 500
 PREVIEW_SIDE = 384
 POSE = "pose"
-
-
-def derive_canny(rgb: np.ndarray, low: int, high: int) -> np.ndarray:
-    """Canny edges (Canny 1986) of an (H, W, 3) uint8 RGB image as an (H, W, 3) white-on-black map."""
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
-    return canny(rgb, CannyParams(low=int(low), high=int(high)))
 
 
 def layer_rgb(stack: LayerStack, layer: Layer | None = None) -> np.ndarray:
@@ -88,92 +69,3 @@ def write_control_layer(stack: LayerStack, control: np.ndarray, pose: tuple[Pose
     finally:
         undo.endMacro()
     return target
-
-
-def derive_canny_layer(stack: LayerStack, rgb: np.ndarray, low: int, high: int,
-                       target_id: str | None = None, name: str = "Canny") -> Layer:
-    """Write the canny map of `rgb` into a control layer (undoable): into `target_id`, or a new
-    "canny" control layer on top. Returns that layer."""
-    return derive_layer(stack, rgb, "canny", CannyParams(low=int(low), high=int(high)), target_id, name)
-
-
-def _threshold_slider(value: int) -> QSlider:
-    slider = QSlider(Qt.Orientation.Horizontal)
-    slider.setRange(0, MAX_THRESHOLD)
-    slider.setValue(value)
-    slider.setTracking(True)  # the preview follows the slider while it moves
-    return slider
-
-
-class CannyDeriveDialog(QDialog):
-    """Pick canny thresholds while watching the edge map update live."""
-
-    preview_updated = Signal()
-
-    def __init__(self, rgb: np.ndarray, low: int = 100, high: int = 200, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Derive canny edges")
-        self._rgb = np.array(rgb, dtype=np.uint8, copy=True)  # (H, W, 3), our own copy
-        self._edges = derive_canny(self._rgb, low, high)
-        self.low_slider, self.high_slider = _threshold_slider(low), _threshold_slider(high)
-        self._low_label, self._high_label = QLabel(), QLabel()
-        self._preview = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self._preview.setMinimumSize(PREVIEW_SIDE // 2, PREVIEW_SIDE // 2)
-        self._build_layout()
-        self.low_slider.valueChanged.connect(self._low_moved)
-        self.high_slider.valueChanged.connect(self._high_moved)
-        self._update_preview()
-
-    def _build_layout(self) -> None:
-        form = QFormLayout()
-        form.addRow("Low threshold", self.low_slider)
-        form.addRow("", self._low_label)
-        form.addRow("High threshold", self.high_slider)
-        form.addRow("", self._high_label)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self._preview, 1)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
-
-    @property
-    def low(self) -> int:
-        """The lower hysteresis threshold."""
-        return self.low_slider.value()
-
-    @property
-    def high(self) -> int:
-        """The upper hysteresis threshold."""
-        return self.high_slider.value()
-
-    def edges(self) -> np.ndarray:
-        """The (H, W, 3) uint8 map for the current thresholds (a copy)."""
-        return self._edges.copy()
-
-    def preview_image(self) -> QImage:
-        """The preview as shown (scaled to fit the preview area)."""
-        return self._preview.pixmap().toImage()
-
-    def _low_moved(self, value: int) -> None:
-        if value > self.high_slider.value():
-            self.high_slider.setValue(value)  # keeps low <= high visibly; its handler updates the preview
-            return
-        self._update_preview()
-
-    def _high_moved(self, value: int) -> None:
-        if value < self.low_slider.value():
-            self.low_slider.setValue(value)
-            return
-        self._update_preview()
-
-    def _update_preview(self) -> None:
-        self._edges = derive_canny(self._rgb, self.low, self.high)
-        self._low_label.setText(str(self.low))
-        self._high_label.setText(str(self.high))
-        image = rgba_to_qimage(self._edges)
-        pixmap = QPixmap.fromImage(image).scaled(
-            PREVIEW_SIDE, PREVIEW_SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        self._preview.setPixmap(pixmap)
-        self.preview_updated.emit()

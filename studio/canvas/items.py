@@ -21,11 +21,12 @@ def _pack(a: np.ndarray, r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndar
 
 
 def overlay_pixels(layer: Layer, argb: np.ndarray) -> np.ndarray:
-    """The display pixels (premultiplied 0xAARRGGBB) of mask/control map pixels: masks and
-    scribble/edge maps show as the tint with the map's strength as alpha, segmentation maps show
-    their own colours with black left transparent."""
+    """The display pixels (premultiplied 0xAARRGGBB) of mask/control map pixels: masks and line
+    maps (scribble, edges) show as the tint with the map's strength as alpha; maps whose colours
+    carry meaning (segments, OpenPose limbs, tile/shuffle pictures) show their own colours with
+    black left transparent."""
     a, r, g, b = _channels(argb.astype(np.uint32))
-    if layer.kind is LayerKind.CONTROL and layer.is_flat:
+    if layer.control is not None and layer.control.own_colours:
         alpha = np.where((r | g | b) > 0, 255, 0).astype(np.uint32)
         return _pack(alpha, r, g, b)
     strength = a if layer.kind is LayerKind.MASK else np.maximum(np.maximum(r, g), b)
@@ -35,7 +36,7 @@ def overlay_pixels(layer: Layer, argb: np.ndarray) -> np.ndarray:
 
 
 class LayerItem(QGraphicsItem):
-    """Shows one layer; mask and control layers show a tinted display copy of their map."""
+    """Shows one layer; mask and control layers show a display copy of their map (see overlay_pixels)."""
 
     def __init__(self, layer: Layer, parent: QGraphicsItem | None = None) -> None:
         super().__init__(parent)
@@ -48,7 +49,7 @@ class LayerItem(QGraphicsItem):
 
     @property
     def is_overlay(self) -> bool:
-        """Whether the layer is shown through a tinted display copy."""
+        """Whether the layer is shown through a display copy (tinted, or its own colours on see-through black)."""
         return self.layer.kind is not LayerKind.IMAGE
 
     def displayed_image(self) -> QImage:

@@ -23,6 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QPainter, QUndoStack
 
 from engine.control.pose import PoseKeypoints
+from studio.canvas.control_kinds import ControlKind, control_kind
 from studio.canvas.imaging import (
     LAYER_FORMAT,
     draw_replace,
@@ -41,7 +42,7 @@ from studio.canvas.undo import (
 )
 
 __all__ = [
-    "Layer", "LayerKind", "LayerStack", "composite", "control_array", "mask_array",
+    "Layer", "LayerKind", "LayerStack", "composite", "control_array", "control_tint", "mask_array",
     "qimage_to_rgba", "rgba_to_qimage",
 ]
 
@@ -67,16 +68,17 @@ class Layer:
     mask value is the alpha); CONTROL layers hold an opaque map (black + white strokes, or flat
     segmentation colours). `opacity` and `tint` only affect how the view shows the layer. A pose
     control layer derived from a photo also keeps its keypoints (`pose`), so its joints can be
-    dragged and the map redrawn; painting on it does not change them.
+    dragged and the map redrawn; painting on it does not change them, and a drag redraws only the
+    moved limbs, keeping what was painted (`engine.control.redraw_pose`).
     """
 
     def __init__(self, kind: LayerKind, name: str, image: QImage, *, control_type: str | None = None,
                  tint: QColor | None = None, visible: bool = True, opacity: float | None = None,
-                 layer_id: str | None = None) -> None:
+                 layer_id: str | None = None, pose: tuple[PoseKeypoints, ...] | None = None) -> None:
         if kind is LayerKind.CONTROL and not control_type:
             raise ValueError("a control layer needs a control_type (e.g. 'scribble', 'canny', 'seg')")
-        if kind is not LayerKind.CONTROL and control_type is not None:
-            raise ValueError(f"only control layers have a control_type, not {kind.value} layers")
+        if kind is not LayerKind.CONTROL and (control_type is not None or pose is not None):
+            raise ValueError(f"only control layers have a control_type and pose keypoints, not {kind.value} layers")
         if image.format() != LAYER_FORMAT:
             image = image.convertToFormat(LAYER_FORMAT)
         self._id = layer_id or uuid.uuid4().hex
@@ -88,7 +90,7 @@ class Layer:
         self.visible = visible
         self.opacity = DEFAULT_OPACITY[kind.value] if opacity is None else opacity
         _check_opacity(self.opacity)
-        self.pose: tuple[PoseKeypoints, ...] | None = None
+        self.pose: tuple[PoseKeypoints, ...] | None = pose
 
     @property
     def id(self) -> str:
@@ -101,9 +103,14 @@ class Layer:
         return self._kind
 
     @property
+    def control(self) -> ControlKind | None:
+        """What kind of control map the layer holds (None for image and mask layers)."""
+        return control_kind(self.control_type) if self.control_type is not None else None
+
+    @property
     def is_flat(self) -> bool:
         """Whether painting must keep flat colours (no antialiasing), as segmentation maps need."""
-        return self._kind is LayerKind.CONTROL and self.control_type == "seg"
+        return self.control is not None and self.control.flat
 
     def __repr__(self) -> str:
         return f"Layer({self._kind.value}, {self.name!r}, id={self._id[:8]})"
@@ -112,6 +119,11 @@ class Layer:
 def _check_opacity(opacity: float) -> None:
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be within [0, 1], got {opacity}")
+
+
+def control_tint(index: int) -> QColor:
+    """The tint of the `index`-th control layer (0 = bottom), so neighbouring maps look different."""
+    return QColor(*CONTROL_TINTS[index % len(CONTROL_TINTS)])
 
 
 def background_for(kind: LayerKind) -> QColor:
@@ -228,7 +240,7 @@ class LayerStack(QAbstractListModel):
                              f"the canvas is {self._size.width()}x{self._size.height()}")
         else:
             image = image.convertToFormat(LAYER_FORMAT).copy()
-        tint = QColor(*self._next_tint()) if kind is LayerKind.CONTROL else None
+        tint = control_tint(len(self.control_layers())) if kind is LayerKind.CONTROL else None
         layer = Layer(kind, name, image, control_type=control_type, tint=tint)
         index = self._default_index(kind) if index is None else index
         if not 0 <= index <= len(self._layers):
@@ -374,9 +386,6 @@ class LayerStack(QAbstractListModel):
             return len(self._layers)
         image_indices = [i for i, layer in enumerate(self._layers) if layer.kind is LayerKind.IMAGE]
         return image_indices[-1] + 1 if image_indices else 0
-
-    def _next_tint(self) -> tuple[int, int, int]:
-        return CONTROL_TINTS[len(self.control_layers()) % len(CONTROL_TINTS)]
 
     # ---- the item model ------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Editing a pose control layer: handles on its joints and the drag gesture that moves one joint and,
-on release, redraws the map from the keypoints as one undo step."""
+on release, redraws the moved limbs as one undo step. What was painted on the layer is kept: only the
+pixels the moved limbs change are redrawn (`engine.control.redraw_pose`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from engine.control import PoseKeypoints, draw_pose, with_joint_moved
+from engine.control import PoseKeypoints, redraw_pose, with_joint_moved
 from engine.control.pose import PART_SIZES
 from studio.canvas.imaging import rgba_to_qimage
 from studio.canvas.layers import Layer, LayerKind, LayerStack, control_array
@@ -107,7 +108,8 @@ class PoseHandles(QGraphicsItem):
 
 class PoseDrag:
     """Drag one joint of a pose layer: the handle follows the pointer; release moves the keypoint,
-    redraws the map and pushes the keypoints and the changed pixels as one undo step."""
+    redraws the limbs that moved (keeping paint) and pushes the keypoints and the changed pixels as
+    one undo step."""
 
     def __init__(self, stack: LayerStack, layer: Layer, joint: JointRef, handles: PoseHandles) -> None:
         if not layer.pose:
@@ -125,15 +127,14 @@ class PoseDrag:
         self._handles.drag(self._joint, pos)
 
     def release(self, pos: QPointF, pressure: float) -> None:
-        """Move the keypoint and redraw the map (nothing happens for a click without a move)."""
+        """Move the keypoint and redraw its limbs (nothing happens for a click without a move)."""
         self._handles.drag(None)
         if pos == self._start or self._stack.find(self._layer.id) is None or not self._layer.pose:
             return
         j = self._joint
         pose = with_joint_moved(self._layer.pose, j.person, j.part, j.index, (pos.x(), pos.y()))
-        size = self._stack.canvas_size
-        after = draw_pose(pose, size.width(), size.height())  # (H, W, 3)
-        before = control_array(self._layer)
+        before = control_array(self._layer)  # (H, W, 3)
+        after = redraw_pose(before, self._layer.pose, pose)
         undo = self._stack.undo_stack
         undo.beginMacro(f"Move {j.part.replace('_', ' ')} point {j.index} of {self._layer.name}")
         try:

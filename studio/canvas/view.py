@@ -28,7 +28,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QDialog, QGraphicsScene, QGraphicsView, QWidget
 
 from studio.canvas.actions import CanvasActions
-from studio.canvas.derive import CannyDeriveDialog, derive_canny_layer, layer_rgb, write_control_layer
+from studio.canvas.derive import layer_rgb, write_control_layer
 from studio.canvas.derive_dialog import DeriveDialog
 from studio.canvas.importing import load_image, mime_images, place_on_canvas
 from studio.canvas.items import BrushCursor, LayerItem, PreviewItem
@@ -195,17 +195,6 @@ class CanvasView(QGraphicsView):
         if not sources:
             self.status_message.emit("The clipboard holds no image")
         return [self.import_image(source) for source in sources]
-
-    def open_canny_dialog(self) -> Layer | None:
-        """Derive a canny map from the current image layer (or the visible picture) with a live
-        preview; writes into the current canny control layer or a new one."""
-        current = self._stack.current
-        source = current if current is not None and current.kind is LayerKind.IMAGE else None
-        dialog = CannyDeriveDialog(layer_rgb(self._stack, source), parent=self)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return None
-        target = current.id if current is not None and current.control_type == "canny" else None
-        return derive_canny_layer(self._stack, layer_rgb(self._stack, source), dialog.low, dialog.high, target)
 
     def open_derive_dialog(self, preprocessor: str = "canny") -> Layer | None:
         """Derive a control map with any preprocessor from the current image layer (or the visible

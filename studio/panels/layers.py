@@ -5,9 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListView, QMenu, QSlider, QToolButton, QVBoxLayout, QWidget
 
+from studio.canvas.control_kinds import CONTROL_KINDS
 from studio.canvas.layers import LayerKind, LayerStack
 
-CONTROL_LAYER_TYPES = ("scribble", "canny", "seg")
+CONTROL_LAYER_TYPES = tuple(CONTROL_KINDS)
 
 
 class LayersPanel(QWidget):

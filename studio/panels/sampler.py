@@ -1,4 +1,4 @@
-"""The Sampler dock: sampler, schedule, steps, CFG, size and denoise strength."""
+"""The Sampler dock: sampler, schedule, steps, CFG, size, denoise strength and the detail pass."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from engine.sampling.names import SAMPLER_DISPLAY_NAMES, SCHEDULE_DISPLAY_NAMES
 from engine.settings.job import MAX_SIDE, SIZE_MULTIPLE
 from studio.models.job_model import JobModel
 from studio.panels.binding import bind_choice, bind_float, bind_int
+from studio.panels.detail import DetailGroup
 
 SAMPLER_TIPS = {
     "euler": "First-order ODE solver; a fast, predictable baseline.",
@@ -72,3 +73,5 @@ class SamplerPanel(QWidget):
         form.addRow("CFG scale", self.cfg)
         form.addRow("Size", size)
         form.addRow("Denoise", self.denoise)
+        self.detail = DetailGroup(model)
+        form.addRow(self.detail)

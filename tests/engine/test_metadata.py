@@ -110,8 +110,7 @@ def test_full_job_parameters_parse_with_a1111_syntax_and_map_back() -> None:
         ("canny", 0.8, 0.1, 0.9), ("scribble", 1.0, 0.0, 1.0)]
     assert job.loras == (LoraRef("ink", 0.6), LoraRef("style", -0.5))
     assert job.upscale == Upscale(upscaler="builtin-sr-x4", scale=4.0, denoise=0.3, steps=12)
-    assert [d.detector for d in job.detail] == ["face", "hand"]
-    assert job.detail[1].working_size == 768
+    assert job.detail == FULL_JOB.detail
 
 
 A1111_TXT2IMG = """masterpiece, 1girl, (smile:1.1) <lora:add_detail:0.5>
@@ -163,7 +162,29 @@ def test_a1111_img2img_inpaint_controlnet_adetailer() -> None:
     (unit,) = job.controls
     assert (unit.type, unit.model, unit.preprocessor) == ("canny", "control_v11p_sd15_canny [d14c016b]", "canny")
     assert (unit.weight, unit.start, unit.end) == (0.75, 0.1, 0.8)
-    assert job.detail == (DetailPass(detector="face", min_score=0.3, dilation=4, mask_blur=4, denoise=0.4, padding=32),)
+    # ADetailer's face model maps onto our face detector; its 4 px kernel grows a mask by 2 px; without
+    # its "use inpaint width/height" it repaints at the image's size.
+    assert job.detail == (DetailPass(detector="mediapipe-face", min_score=0.3, dilation=2, mask_blur=4, denoise=0.4,
+                                     padding=32, working_size=768),)
+
+
+@pytest.mark.parametrize(("model", "detector"), [
+    ("face_yolov8n.pt", "mediapipe-face"), ("mediapipe_face_full", "mediapipe-face"),
+    ("hand_yolov8s.pt", "mediapipe-hands"), ("person_yolov8n-seg.pt", "mediapipe-person"),
+    ("shapes", "shapes"), ("haar-face", "haar-face"), ("my/faces.onnx", "my/faces.onnx"),
+])
+def test_adetailer_models_map_onto_our_detectors(model: str, detector: str) -> None:
+    got = parse_parameters(f"a cat\nSteps: 20, Seed: 1, Size: 256x128, ADetailer model: {model}, "
+                           "ADetailer use inpaint width/height: True, ADetailer inpaint width: 384, "
+                           "ADetailer inpaint height: 512")
+    assert [(d.detector, d.working_size) for d in got.job.detail] == [(detector, 512)] and got.warnings == []
+
+
+def test_an_adetailer_model_of_unknown_kind_is_kept_with_a_warning() -> None:
+    got = parse_parameters("a cat\nSteps: 20, Seed: 1, ADetailer model: deepfashion2_yolov8s-seg.pt, "
+                           "ADetailer dilate erode: -4")
+    assert (got.job.detail[0].detector, got.job.detail[0].dilation) == ("deepfashion2_yolov8s-seg.pt", 0)
+    assert "no detector here finds its kind" in " ".join(got.warnings) and "eroding" in " ".join(got.warnings)
 
 
 def test_foreign_values_we_cannot_use_become_warnings() -> None:

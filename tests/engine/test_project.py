@@ -20,7 +20,9 @@ from engine.project import (
     project_from_bytes,
     save_project,
 )
+from engine.control import draw_pose
 from engine.settings import ControlUnit, Job
+from tests.engine.control.images import stick_figure
 from tests.engine.test_settings import FULL_JOB
 
 
@@ -31,7 +33,9 @@ def _project() -> Project:
         ProjectLayer("a1", "Background", "image", rng.integers(0, 256, (h, w, 4), dtype=np.uint8)),
         ProjectLayer("m1", "Mask", "mask", rng.integers(0, 256, (h, w, 4), dtype=np.uint8), visible=False),
         ProjectLayer("c1", "Scribble", "control", rng.integers(0, 256, (h, w, 4), dtype=np.uint8),
-                     opacity=0.5, control_type="scribble"),
+                     opacity=0.5, control_type="scribble", tint=(0, 200, 255)),
+        ProjectLayer("p1", "Pose", "control", _pose_pixels(w, h), control_type="pose", tint=(255, 0, 200),
+                     pose=stick_figure(24)),
     )
     history = (ProjectHistoryItem(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), FULL_JOB, 123.5),
                ProjectHistoryItem(rng.integers(0, 256, (8, 12, 3), dtype=np.uint8), Job(seed=5), 124.0))
@@ -39,12 +43,17 @@ def _project() -> Project:
     return Project(w, h, layers, settings, history, current_layer="c1")
 
 
+def _pose_pixels(w: int, h: int) -> np.ndarray:
+    rgb = draw_pose(stick_figure(24), w, h)  # (H, W, 3)
+    return np.dstack([rgb, np.full((h, w), 255, np.uint8)])  # (H, W, 4)
+
+
 def _assert_equal(a: Project, b: Project) -> None:
     assert (a.width, a.height, a.settings, a.current_layer) == (b.width, b.height, b.settings, b.current_layer)
     assert len(a.layers) == len(b.layers) and len(a.history) == len(b.history)
     for x, y in zip(a.layers, b.layers):
-        assert (x.id, x.name, x.kind, x.visible, x.opacity, x.control_type) == (
-            y.id, y.name, y.kind, y.visible, y.opacity, y.control_type)
+        assert (x.id, x.name, x.kind, x.visible, x.opacity, x.control_type, x.tint, x.pose) == (
+            y.id, y.name, y.kind, y.visible, y.opacity, y.control_type, y.tint, y.pose)
         np.testing.assert_array_equal(x.pixels, y.pixels)
     for x, y in zip(a.history, b.history):
         assert (x.job, x.created) == (y.job, y.created)
@@ -54,7 +63,35 @@ def _assert_equal(a: Project, b: Project) -> None:
 def test_project_round_trip_is_exact(tmp_path: Path) -> None:
     path = tmp_path / "p.atelier"
     save_project(_project(), path)
-    _assert_equal(load_project(path), _project())
+    loaded = load_project(path)
+    _assert_equal(loaded, _project())
+    assert loaded.layers[3].pose == stick_figure(24) and loaded.layers[3].tint == (255, 0, 200)
+    assert loaded.layers[0].pose is None and loaded.layers[0].tint is None
+
+
+def test_projects_from_before_tints_and_poses_still_load() -> None:
+    def drop_new_keys(manifest, files) -> None:  # type: ignore[no-untyped-def]
+        for layer in manifest["layers"]:
+            del layer["tint"], layer["pose"]
+
+    loaded = project_from_bytes(_mutated(drop_new_keys))
+    assert [(layer.tint, layer.pose) for layer in loaded.layers] == [(None, None)] * 4
+    for x, y in zip(loaded.layers, _project().layers):
+        np.testing.assert_array_equal(x.pixels, y.pixels)
+
+
+def test_a_bad_pose_is_a_layer_problem_not_a_settings_one() -> None:
+    with pytest.raises(ProjectError) as info:
+        project_from_bytes(_mutated(lambda m, f: m["layers"][3]["pose"][0]["body"][0].update(visibility=2)))
+    assert str(info.value) == "project: layers[3].pose[0].body[0]: visibility must be within [0, 1], got 2.0"
+
+
+def test_pose_keypoints_only_on_control_layers() -> None:
+    pixels = np.zeros((4, 4, 4), np.uint8)
+    with pytest.raises(ValueError, match="only control layers keep pose keypoints"):
+        ProjectLayer("a", "A", "image", pixels, pose=stick_figure())
+    with pytest.raises(ValueError, match="tint must be"):
+        ProjectLayer("c", "C", "control", pixels, control_type="canny", tint=(0, 0, 256))
 
 
 def _mutated(edit) -> bytes:  # type: ignore[no-untyped-def]
@@ -84,8 +121,16 @@ def _mutated(edit) -> bytes:  # type: ignore[no-untyped-def]
         (lambda m, f: m["layers"][1].update(visible="yes"), "layers[1].visible has the wrong type"),
         (lambda m, f: m["settings"].update(steps=-1), "invalid settings: steps"),
         (lambda m, f: m.update(layers={}), "layers has the wrong type"),
+        (lambda m, f: m["layers"][3]["pose"][0]["body"][1].update(x="left"), "layers[3].pose[0].body[1].x: expected a number"),
+        (lambda m, f: m["layers"][3]["pose"][0]["body"].pop(), "layers[3].pose[0]: body needs 18 points"),
+        (lambda m, f: m["layers"][3].update(pose={}), "layers[3].pose has the wrong type"),
+        (lambda m, f: m["layers"][0].update(pose=[]), "layers[0].pose: only control layers keep pose keypoints"),
+        (lambda m, f: m["layers"][2].update(tint=[0, 300, 0]), "layers[2].tint must be [r, g, b]"),
+        (lambda m, f: m["layers"][2].update(control_type=None), "layers[2].control_type is needed on control layers"),
+        (lambda m, f: m["layers"][0].update(control_type="canny"), "got 'canny' for kind 'image'"),
     ],
-    ids=["missing", "garbage", "size", "zero", "format", "version", "kind", "opacity", "visible", "settings", "type"],
+    ids=["missing", "garbage", "size", "zero", "format", "version", "kind", "opacity", "visible", "settings", "type",
+         "pose-field", "pose-count", "pose-type", "pose-kind", "tint", "untyped-control", "typed-image"],
 )
 def test_broken_projects_name_the_problem(edit, fragment: str) -> None:
     with pytest.raises(ProjectError, match=fragment.replace("[", r"\[").replace("]", r"\]")):

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from engine.metadata import save_png
-from engine.render_args import add_render_arguments, job_from_args, parse_control, parse_lora
-from engine.settings import ControlUnit, Job, LoraRef, SettingsError, save_settings
+from engine.render_args import add_render_arguments, job_from_args, parse_control, parse_detail, parse_lora
+from engine.settings import ControlUnit, DetailPass, Job, LoraRef, SettingsError, save_settings
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -48,6 +48,10 @@ def test_from_image_and_old_style_sampler(tmp_path: Path) -> None:
         (["--mask", "m.png"], ValueError, "needs --init"),
         (["--control", "canny"], ValueError, "TYPE=IMAGE"),
         (["--strength", "1.5", "--init", "i.png"], SettingsError, "denoise"),
+        (["--detail", "shapes:1.5"], SettingsError, "denoise"),
+        (["--detail-prompt", "a star"], ValueError, "need a detail pass"),
+        (["--detail", "a", "--detail", "b", "--detail", "c", "--detail-prompt", "x", "--detail-prompt", "y"],
+         ValueError, "given 2 times for 3"),
     ],
 )
 def test_bad_flags(argv: list[str], error: type, fragment: str) -> None:
@@ -61,3 +65,19 @@ def test_weight_suffixes_and_windows_paths() -> None:
     assert parse_control("scribble=/tmp/s.png") == ControlUnit("scribble", "/tmp/s.png")
     with pytest.raises(ValueError, match="bad weight"):
         parse_lora("x.safetensors:1.2.3")
+
+
+def test_detail_flags_add_passes_at_the_image_size_and_override_recorded_ones(tmp_path: Path) -> None:
+    assert parse_detail("shapes:0.5", 128) == DetailPass(detector="shapes", denoise=0.5, working_size=128)
+    assert parse_detail("/m/face.onnx", 512) == DetailPass(detector="/m/face.onnx", working_size=512)
+    job = job_from_args(_parse("--size", "640x384", "--detail", "mediapipe-face:0.3", "--detail", "mediapipe-hands",
+                               "--detail-prompt", "a smiling face", "--detail-prompt", "a hand"))
+    assert job.detail == (DetailPass("mediapipe-face", "a smiling face", denoise=0.3, working_size=640),
+                          DetailPass("mediapipe-hands", "a hand", working_size=640))
+    img = tmp_path / "a.png"
+    save_png(Image.new("RGB", (8, 8)), img, job)
+    again = job_from_args(_parse("--from", str(img), "--detail-negative", "blurry"))
+    assert [(d.detector, d.prompt, d.negative_prompt) for d in again.detail] == [
+        ("mediapipe-face", "a smiling face", "blurry"), ("mediapipe-hands", "a hand", "blurry")]
+    assert job_from_args(_parse("--from", str(img), "--detail", "shapes")).detail == (
+        DetailPass("shapes", working_size=640),)

@@ -53,7 +53,7 @@ FULL_JOB = Job(
     ),
     loras=(LoraRef("/loras/ink.safetensors", 0.6), LoraRef("style", -0.5)),
     upscale=Upscale(upscaler="builtin-sr-x4", scale=4.0, mode="pixel", tile_size=256, denoise=0.3, steps=12),
-    detail=(DetailPass(), DetailPass(detector="hand", prompt="a hand", denoise=0.35, working_size=768)),
+    detail=(DetailPass(), DetailPass(detector="mediapipe-hands", prompt="a hand", denoise=0.35, working_size=768)),
 )
 
 EVERY_TYPE = [
@@ -62,7 +62,7 @@ EVERY_TYPE = [
     ControlUnit(type="seg", image="layer:2", weight=1.5, start=0.2, end=0.6),
     Inpaint(mask="m.png", blur=0, only_masked=True, padding=0),
     Upscale(mode="latent", denoise=0.5),
-    DetailPass(detector="person", negative_prompt="ugly"),
+    DetailPass(detector="mediapipe-person", negative_prompt="ugly"),
     FULL_JOB,
     Job(),
 ]

@@ -1,4 +1,4 @@
-"""A process killed mid-generation leaves an autosave; the next start restores it."""
+"""A process killed mid-generation leaves an autosave; the next start restores it, pose keypoints too."""
 
 from __future__ import annotations
 
@@ -36,4 +36,4 @@ def test_killed_mid_job_then_restored(tmp_path: Path, tiny_models) -> None:  # t
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"restored": True, "prompt": "survive the crash", "digest": digest_before}
+    assert result == {"restored": True, "prompt": "survive the crash", "digest": digest_before, "pose_kept": True}

@@ -9,11 +9,19 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, QSettings, QSize
 
+from engine.control import draw_pose
+from engine.control.pose import BODY_POINTS
 from engine.metadata import save_png
 from engine.settings import Job, load_settings
 from studio.canvas import LayerKind
+from studio.canvas.control_kinds import CONTROL_KINDS
+from studio.canvas.derive import write_control_layer
+from studio.canvas.layers import control_array
+from studio.panels.controlnet import CONTROL_TYPES
 from studio.window import MainWindow
+from tests.engine.control.images import STICK_FIGURE, stick_figure
 from tests.engine.test_settings import FULL_JOB
+from tests.studio.canvas.helpers import drag
 
 
 def _no_generation(job, inputs, ctx):  # type: ignore[no-untyped-def]
@@ -73,6 +81,41 @@ def test_control_unit_gets_its_own_layer(window: MainWindow) -> None:
     layer = window.stack.layer(unit.image.removeprefix("layer:"))
     assert layer.kind is LayerKind.CONTROL
     assert window.control_panel.layer_box.currentData() == unit.image
+
+
+@pytest.mark.parametrize("control_type", list(CONTROL_TYPES))
+def test_each_control_unit_type_gets_a_layer_of_its_kind(window: MainWindow, control_type: str) -> None:
+    assert set(CONTROL_TYPES) == set(CONTROL_KINDS)  # every type the panel offers has a layer kind
+    box = window.control_panel.type_box
+    box.setCurrentIndex(box.findData(control_type))
+    window.control_panel.add_button.click()
+    (unit,) = window.job_model.job.controls
+    layer = window.stack.layer(unit.image.removeprefix("layer:"))
+    assert unit.type == control_type and layer.kind is LayerKind.CONTROL and layer.control_type == control_type
+    assert layer.control is CONTROL_KINDS[control_type] and window.stack.current is layer
+    assert control_array(layer).max() == 0  # a fresh map is black
+
+
+def test_pose_layer_survives_save_and_reopen_and_its_joints_still_drag(window: MainWindow, tmp_path: Path) -> None:
+    size = window.stack.canvas_size.width()
+    people = stick_figure(size)
+    layer = write_control_layer(window.stack, draw_pose(people, size, size), people, "pose")
+    window.stack.set_opacity(layer.id, 0.8)
+    tint, pixels = layer.tint, layer.image.copy()
+    path = tmp_path / "pose.atelier"
+    assert window.save_project(path=path)
+    window.new_canvas()
+    assert window.open_project(path)
+    reopened = window.stack.layer(layer.id)
+    assert window.stack.current is reopened and reopened.pose == people
+    assert (reopened.control_type, reopened.tint, reopened.opacity) == ("pose", tint, 0.8)
+    assert reopened.image == pixels and window.canvas.pose_handles().isVisible()
+    window.canvas.zoom_to_fit()
+    x, y = (c * size / 128 for c in STICK_FIGURE["left_wrist"])
+    drag(window.canvas, [(x, y), (x + 20, y + 10), (x + 40, y + 20)])
+    moved = reopened.pose[0].body[BODY_POINTS.index("left_wrist")]
+    assert (moved.x, moved.y) == pytest.approx((x + 40, y + 20), abs=2.0)
+    np.testing.assert_array_equal(control_array(reopened), draw_pose(reopened.pose, size, size))
 
 
 def test_project_round_trip(window: MainWindow, tmp_path: Path) -> None:

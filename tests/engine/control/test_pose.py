@@ -4,6 +4,7 @@ redraws only its limbs, and drawing follows controlnet_aux on hand-made keypoint
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -19,6 +20,7 @@ from engine.control import (
     detect_pose,
     draw_pose,
     pose_map,
+    redraw_pose,
     with_joint_moved,
 )
 from engine.control.pose import (
@@ -34,7 +36,8 @@ from engine.control.pose import (
     hand_bone_color,
 )
 from engine.imaging import downscale_for_analysis
-from tests.engine.control.images import astronaut
+from engine.settings.codec import SettingsError
+from tests.engine.control.images import STICK_FIGURE, astronaut, stick_figure
 
 B = {name: i for i, name in enumerate(BODY_POINTS)}
 
@@ -217,3 +220,58 @@ def test_hands_and_face_are_attached_by_the_body_not_by_mediapipe_labels() -> No
     assert face is not None and len(face) == FACE_POINTS
     assert [(p.x, p.y) for p in face] == [tuple(mesh[i, :2]) for i in MEDIAPIPE_FACE]
     assert _attach_face([elsewhere], body) is None
+
+
+def test_keypoints_round_trip_through_json_exactly(person: PoseKeypoints) -> None:
+    hand_made = PoseKeypoints(stick_figure()[0].body, left_hand=fan_hand(40, 100), right_hand=None)
+    for keypoints in (person, hand_made):
+        data = json.loads(json.dumps(keypoints.to_dict()))
+        assert PoseKeypoints.from_dict(data) == keypoints
+    data = hand_made.to_dict()
+    assert data["body"][0] == {"x": 64.0, "y": 20.0, "visibility": 0.9} and data["body"][B["right_knee"]] is None
+    assert data["right_hand"] is None and data["face"] is None and len(data["left_hand"]) == 21
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["body"][0].update(x="64"), r"pose\[0\]\.body\[0\]\.x: expected a number"),
+        (lambda d: d["body"][0].update(visibility=1.5), r"pose\[0\]\.body\[0\]: visibility must be within"),
+        (lambda d: d["body"][0].pop("y"), r"pose\[0\]\.body\[0\]\.y: missing required key"),
+        (lambda d: d["body"].pop(), r"pose\[0\]: body needs 18 points, got 17"),
+        (lambda d: d.update(left_hand=[None] * 20), r"pose\[0\]: left_hand needs 21 points"),
+        (lambda d: d.update(tail=[]), r"pose\[0\]\.tail: unknown key"),
+        (lambda d: d.update(body="all of it"), r"pose\[0\]\.body: expected a list"),
+    ],
+    ids=["type", "visibility", "missing", "count", "hand", "unknown", "part"],
+)
+def test_bad_keypoint_json_names_the_field(edit, message: str) -> None:
+    data = stick_figure()[0].to_dict()
+    edit(data)
+    with pytest.raises(SettingsError, match=message):
+        PoseKeypoints.from_dict(data, "pose[0]")
+
+
+def test_redraw_replaces_only_the_moved_limbs_and_keeps_paint() -> None:
+    old = stick_figure()
+    new = with_joint_moved(old, 0, "body", B["left_wrist"], (120, 100))
+    assert (redraw_pose(draw_pose(old, 128, 128), old, new) == draw_pose(new, 128, 128)).all()  # unpainted: a fresh map
+
+    painted = draw_pose(old, 128, 128)
+    painted[110:120, 5:25] = 255  # a stroke far from the skeleton
+    painted[82:86, 88:101] = 255  # a stroke across the old elbow -> wrist limb, clear of the new one
+    nose = STICK_FIGURE["nose"]
+    painted[int(nose[1]) - 4:int(nose[1]) + 5, int(nose[0]) - 4:int(nose[0]) + 5] = 0  # the nose erased
+    assert painted[80, 96].any() and painted[88, 98].any()  # on the old limb and wrist
+    redrawn = redraw_pose(painted, old, new)
+    fresh = draw_pose(new, 128, 128)
+    assert (redrawn[110:120, 5:25] == 255).all() and (redrawn[82:86, 88:101] == 255).all()
+    assert redrawn[20, 64].tolist() == [0, 0, 0]  # the unmoved nose stays erased
+    assert redrawn[80, 96].tolist() == [0, 0, 0] and redrawn[88, 98].tolist() == [0, 0, 0]  # old limb and joint gone
+    assert redrawn[100, 120].tolist() == list(COLORS[B["left_wrist"]])  # the wrist where it was dragged
+    changed = (draw_pose(old, 128, 128) != fresh).any(axis=2)  # (H, W)
+    assert (redrawn[~changed] == painted[~changed]).all()  # nothing else is touched
+    new_limbs = changed & fresh.any(axis=2)
+    assert (redrawn[new_limbs] == fresh[new_limbs]).all()
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 pose map"):
+        redraw_pose(painted[..., 0], old, new)

@@ -1,4 +1,4 @@
-"""The built-in x4 upscaler: its SRVGGNetCompact layout, a tiny run end to end, and PSNR sanity."""
+"""The built-in x4 upscaler: it starts as bicubic upsampling, a tiny run end to end, and PSNR sanity."""
 
 from __future__ import annotations
 
@@ -11,19 +11,28 @@ import torch
 from engine.data import make_sample
 from engine.train.loop import setup_run
 from engine.train.sr import SRConfig, bicubic_x4, psnr, train_sr
-from engine.upscale import CompactSR, load_compact_sr
+import pytest
+import torch.nn.functional as F
+
+from engine.upscale import PixelShuffleSR, load_pixelshuffle_sr
 
 
-def test_layout_is_srvgg_compact_and_starts_as_nearest_upsampling() -> None:
-    model = CompactSR(features=8, convs=2, scale=4)
-    keys = list(model.state_dict())
-    assert keys[:3] == ["body.0.weight", "body.0.bias", "body.1.weight"] and keys[-1] == "body.6.bias"
+def test_untrained_model_is_exact_bicubic_upsampling() -> None:
+    model = PixelShuffleSR(features=8, convs=1, scale=4)
     assert model.body[-1].out_channels == 3 * 16
+    x = torch.rand(1, 3, 10, 12)
     with torch.no_grad():
-        model.body[-1].weight.zero_()
-        model.body[-1].bias.zero_()
-    image = make_sample(5, 32).image
-    np.testing.assert_array_equal(model.upscale(image), image.repeat(4, 0).repeat(4, 1))
+        torch.testing.assert_close(model(x), F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False))
+        model.body[-1].bias.fill_(0.1)  # the residual is the pixel-shuffled last convolution
+        assert torch.allclose(model(x) - F.interpolate(x, scale_factor=4, mode="bicubic"), torch.tensor(0.1))
+
+
+def test_bad_shapes_and_foreign_folders_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="bad PixelShuffleSR"):
+        PixelShuffleSR(features=8, convs=1, scale=1)
+    (tmp_path / "config.json").write_text(json.dumps({"architecture": "SRVGGNetCompact"}))
+    with pytest.raises(ValueError, match="not an Atelier PixelShuffle upscaler"):
+        load_pixelshuffle_sr(tmp_path)
 
 
 def test_psnr_and_bicubic() -> None:
@@ -39,5 +48,20 @@ def test_tiny_run_saves_a_loadable_upscaler(tmp_path: Path) -> None:
                       train_size=32)
     figures = train_sr(config, setup_run(tmp_path / "sr", "cpu", seed=0), "python -m engine.train sr --steps 2")
     assert json.loads((tmp_path / "sr" / "training.json").read_text())["figures"] == figures
-    model = load_compact_sr(tmp_path / "sr")
+    model = load_pixelshuffle_sr(tmp_path / "sr")
     assert model.upscale(np.zeros((16, 20, 3), np.uint8)).shape == (64, 80, 3)
+
+
+def test_edge_crops_hold_an_edge() -> None:
+    from engine.train.sr import _crop_origin, _edge_pixels
+
+    config = SRConfig(edge_crops=1.0, crop=16, train_size=128)
+    image = make_sample(11, 128).image
+    edges = _edge_pixels(image)
+    assert 0 < len(edges[0]) < 0.2 * 128 * 128  # edges are a small part of a scene
+    mask = np.zeros((128, 128), bool)
+    mask[edges] = True
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y, x = _crop_origin(edges, config, rng)
+        assert 0 <= y <= 112 and 0 <= x <= 112 and mask[y:y + 16, x:x + 16].any()

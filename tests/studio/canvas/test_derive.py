@@ -1,12 +1,15 @@
-"""Canny control maps: edges of a synthetic square, the live-preview dialog and writing into layers."""
+"""Canny control maps through the general derive path: the dialog's live preview follows the
+thresholds (and refuses low > high), and the map is written into a new or existing layer with undo."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QDialog
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QSpinBox
 
-from studio.canvas.derive import CannyDeriveDialog, derive_canny, derive_canny_layer, layer_rgb
+from engine.control import CannyParams, canny
+from studio.canvas.derive import derive_layer, layer_rgb
+from studio.canvas.derive_dialog import DeriveDialog
 from studio.canvas.layers import LayerKind, LayerStack, control_array, rgba_to_qimage
 from studio.canvas.view import CanvasView
 
@@ -17,61 +20,65 @@ def square(size: int = 128, level: int = 200) -> np.ndarray:
     return rgb
 
 
-def test_canny_finds_the_edges_of_a_square() -> None:
-    edges = derive_canny(square(), 100, 200)
-    assert edges.shape == (128, 128, 3) and edges.dtype == np.uint8
-    assert set(np.unique(edges)) == {0, 255} and (edges[..., 0] == edges[..., 2]).all()
-    on = edges[..., 0] > 0
-    ys, xs = np.nonzero(on)
-    assert (ys.min(), ys.max(), xs.min(), xs.max()) == pytest.approx((32, 95, 32, 95), abs=1)
-    assert not on[40:88, 40:88].any() and not on[:28].any()  # nothing inside or far outside
-    assert on[64, 30:35].any() and on[30:35, 64].any()
-
-
-def test_canny_thresholds_matter_and_are_checked() -> None:
+def test_canny_dialog_previews_live_while_the_thresholds_move(qtbot) -> None:
     faint = square(level=40)
-    assert derive_canny(faint, 50, 100).max() == 255
-    assert derive_canny(faint, 400, 500).max() == 0
-    with pytest.raises(ValueError, match="low <= high"):
-        derive_canny(faint, 200, 100)
-    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
-        derive_canny(faint[..., 0], 1, 2)
-
-
-def test_dialog_preview_updates_while_the_slider_moves(qtbot) -> None:
-    dialog = CannyDeriveDialog(square(level=40), low=50, high=100)
+    dialog = DeriveDialog(faint, "canny")
     qtbot.addWidget(dialog)
+    low, high = dialog.form.widgets["low"], dialog.form.widgets["high"]
+    assert isinstance(low, QSpinBox) and (low.minimum(), low.maximum()) == (0, 500)
+    assert dialog.params() == CannyParams()
+    np.testing.assert_array_equal(dialog.control(), canny(faint, CannyParams()))
+    assert dialog.control().max() == 255
     shown = dialog.preview_image()
-    assert dialog.edges().max() == 255
     with qtbot.waitSignal(dialog.preview_updated, timeout=1000):
-        dialog.high_slider.setValue(500)
-    assert dialog.high == 500 and dialog.edges().max() == 0
-    assert dialog.preview_image() != shown
+        dialog.form.set_value("high", 500)
     with qtbot.waitSignal(dialog.preview_updated, timeout=1000):
-        dialog.low_slider.setValue(480)
-    assert dialog.low == 480 and dialog.high == 500
-    dialog.high_slider.setValue(100)  # low follows so that low <= high holds
-    assert dialog.low == 100 and dialog.edges().max() == 255
+        dialog.form.set_value("low", 480)  # too high for a faint square: no edges
+    assert dialog.params() == CannyParams(low=480, high=500)
+    assert dialog.control().max() == 0 and dialog.preview_image() != shown
+    ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    with qtbot.waitSignal(dialog.preview_updated, timeout=1000):
+        dialog.form.set_value("high", 100)  # below low: said so, and nothing can be accepted
+    assert "low <= high" in dialog.message.text() and not ok.isEnabled() and dialog.control() is None
+    assert dialog.preview_image().isNull()
+    dialog.form.set_value("low", 50)
+    assert dialog.message.text() == "" and ok.isEnabled()
+    np.testing.assert_array_equal(dialog.control(), canny(faint, CannyParams(low=50, high=100)))
 
 
-def test_derive_into_a_new_or_existing_control_layer_with_undo(stack: LayerStack) -> None:
+def test_derive_canny_into_a_new_or_existing_control_layer_with_undo(stack: LayerStack) -> None:
     image = stack.add_layer(LayerKind.IMAGE, "photo", rgba_to_qimage(square()))
     rgb = layer_rgb(stack, image)
     np.testing.assert_array_equal(rgb, square())
-    layer = derive_canny_layer(stack, rgb, 100, 200)
-    assert layer.kind is LayerKind.CONTROL and layer.control_type == "canny"
-    np.testing.assert_array_equal(control_array(layer), derive_canny(square(), 100, 200))
+    layer = derive_layer(stack, rgb, "canny", CannyParams(low=100, high=200))
+    assert layer.kind is LayerKind.CONTROL and layer.control_type == "canny" and layer.name == "Canny edges"
+    np.testing.assert_array_equal(control_array(layer), canny(square(), CannyParams(low=100, high=200)))
     scribble = stack.add_layer(LayerKind.CONTROL, "scribble", control_type="scribble")
-    derive_canny_layer(stack, rgb, 100, 200, target_id=scribble.id)
+    derive_layer(stack, rgb, "canny", target_id=scribble.id)
     assert control_array(scribble).max() == 255
     stack.undo_stack.undo()
     assert control_array(scribble).max() == 0
     with pytest.raises(ValueError, match="not a control layer"):
-        derive_canny_layer(stack, rgb, 1, 2, target_id=image.id)
+        derive_layer(stack, rgb, "canny", target_id=image.id)
+    with pytest.raises(ValueError, match="the canvas is 128x128"):
+        derive_layer(stack, rgb[:64], "canny")
 
 
-def test_view_dialog_flow_writes_a_canny_layer(view: CanvasView, stack: LayerStack, monkeypatch) -> None:
-    stack.add_layer(LayerKind.IMAGE, "photo", rgba_to_qimage(square()))
-    monkeypatch.setattr(CannyDeriveDialog, "exec", lambda self: QDialog.DialogCode.Accepted)
-    layer = view.open_canny_dialog()
-    assert layer is not None and stack.current is layer and control_array(layer).max() == 255
+def test_view_dialog_flow_writes_canny_into_the_current_canny_layer(view: CanvasView, stack: LayerStack,
+                                                                    monkeypatch) -> None:
+    stack.add_layer(LayerKind.IMAGE, "photo", rgba_to_qimage(square(level=40)))
+
+    def accept_with_low_thresholds(dialog: DeriveDialog) -> QDialog.DialogCode:
+        assert dialog.preprocessor == "canny"
+        dialog.form.set_value("low", 50)
+        dialog.form.set_value("high", 100)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(DeriveDialog, "exec", accept_with_low_thresholds)
+    layer = view.open_derive_dialog()
+    assert layer is not None and stack.current is layer and layer.control_type == "canny"
+    np.testing.assert_array_equal(control_array(layer), canny(square(level=40), CannyParams(low=50, high=100)))
+    layers = len(stack.layers())
+    assert view.open_derive_dialog("canny") is layer and len(stack.layers()) == layers  # the current canny layer
+    monkeypatch.setattr(DeriveDialog, "exec", lambda dialog: QDialog.DialogCode.Rejected)
+    assert view.open_derive_dialog() is None and len(stack.layers()) == layers

@@ -9,16 +9,18 @@ from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QSpinBox
 from skimage import data
 
-from engine.control import PREPROCESSORS, LineartParams, ScribbleParams, SegParams, draw_pose, seg
-from engine.control.pose import BODY_POINTS
-from studio.canvas.derive import derive_layer, layer_rgb
+from engine.control import PREPROCESSORS, LineartParams, ScribbleParams, SegParams, draw_pose, redraw_pose, seg
+from engine.control.pose import BODY_POINTS, COLORS
+from studio.canvas.derive import derive_layer, layer_rgb, write_control_layer
 from studio.canvas.derive_dialog import DeriveDialog
 from studio.canvas.layers import LayerKind, LayerStack, control_array, rgba_to_qimage
 from studio.canvas.view import CanvasView
 from studio.panels.controlnet import CONTROL_TYPES
+from tests.engine.control.images import STICK_FIGURE, stick_figure
 from tests.studio.canvas.helpers import drag
 
 LEFT_SHOULDER = BODY_POINTS.index("left_shoulder")
+LEFT_WRIST = BODY_POINTS.index("left_wrist")
 
 
 def photo(side: int = 128) -> np.ndarray:
@@ -133,3 +135,26 @@ def test_a_press_away_from_joints_still_paints(pose_view: CanvasView) -> None:
     pose = layer.pose
     drag(pose_view, [(470, 470), (490, 490)])  # far from every joint: a brush stroke
     assert layer.pose == pose and control_array(layer)[480, 480].max() == 255
+
+
+def test_dragging_a_joint_keeps_what_was_painted_on_the_pose_layer(view: CanvasView, stack: LayerStack) -> None:
+    people = stick_figure()
+    layer = write_control_layer(stack, draw_pose(people, 128, 128), people, "pose")
+    view.tools.brush_size = 4
+    drag(view, [(5, 115), (25, 115)])  # far from the skeleton
+    drag(view, [(88, 84), (100, 84)])  # across the left forearm, near (not on) the wrist
+    painted = control_array(layer)
+    assert layer.pose == people and (painted[115, 8:22] == 255).all() and (painted[84, 90:98] == 255).all()
+
+    wrist = STICK_FIGURE["left_wrist"]
+    drag(view, [wrist, (110, 95), (120, 100)])
+    moved = layer.pose[0].body[LEFT_WRIST]
+    assert (moved.x, moved.y) == pytest.approx((120, 100), abs=1.0)
+    redrawn = control_array(layer)
+    np.testing.assert_array_equal(redrawn, redraw_pose(painted, people, layer.pose))
+    assert (redrawn[115, 8:22] == 255).all() and (redrawn[84, 90:98] == 255).all()  # both strokes kept
+    assert redrawn[80, 96].tolist() == [0, 0, 0] and redrawn[88, 98].tolist() == [0, 0, 0]  # the old forearm
+    assert redrawn[int(moved.y), int(moved.x)].tolist() == list(COLORS[LEFT_WRIST])
+    stack.undo_stack.undo()
+    assert layer.pose == people
+    np.testing.assert_array_equal(control_array(layer), painted)

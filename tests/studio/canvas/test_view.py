@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRect, QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QRect, QRectF, QSize, Qt, QUrl
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
     QImage,
+    QPainter,
     QPointingDevice,
     QTabletEvent,
     QWheelEvent,
@@ -21,9 +22,13 @@ from PySide6.QtGui import (
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from engine.control import draw_pose
+from engine.control.pose import COLORS, LIMB_SHADE
+from studio.canvas.derive import write_control_layer
 from studio.canvas.layers import LayerKind, LayerStack, control_array
 from studio.canvas.tools import ToolKind
 from studio.canvas.view import CanvasView
+from tests.engine.control.images import stick_figure
 from tests.studio.canvas.helpers import drag, pixels, to_viewport
 
 
@@ -266,3 +271,41 @@ def test_double_click_paints_a_second_dab(view: CanvasView, stack: LayerStack) -
     QTest.mouseDClick(vp, left, none, at)
     QTest.mouseRelease(vp, left, none, at)
     assert pixels(layer.image)[64, 64, 3] == 255 and stack.undo_stack.count() == 3  # add + two dabs
+
+
+def rendered(view: CanvasView) -> np.ndarray:
+    """The scene's canvas area drawn 1:1 into an image, as straight (H, W, 4) RGBA."""
+    size = view.stack.canvas_size
+    image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(image)
+    area = QRectF(0, 0, size.width(), size.height())
+    view.scene().render(painter, area, area)
+    painter.end()
+    return pixels(image)
+
+
+def test_pose_layers_show_their_own_colours_other_maps_the_tint(view: CanvasView, stack: LayerStack) -> None:
+    stack.add_layer(LayerKind.IMAGE, "bg", solid(stack.canvas_size, QColor(0, 0, 200)))
+    people = stick_figure()
+    pose = write_control_layer(stack, draw_pose(people, 128, 128), people, "pose")
+    stack.set_current(stack.layers()[0].id)  # no joint handles over the picture
+    limb = [round(c * LIMB_SHADE) for c in COLORS[0]]  # neck -> right shoulder, through (54, 40)
+    assert pixels(view.layer_item(pose.id).displayed_image())[40, 54].tolist() == [*limb, 255]
+    opacity = pose.opacity
+    expected = [round(c * opacity + b * (1 - opacity)) for c, b in zip(limb, (0, 0, 200))]
+    assert rendered(view)[40, 54, :3].tolist() == pytest.approx(expected, abs=2)
+    assert rendered(view)[120, 10, :3].tolist() == [0, 0, 200]  # black map pixels are see-through
+    stack.set_opacity(pose.id, 1.0)
+    assert rendered(view)[40, 54, :3].tolist() == limb
+    stack.set_control_type(pose.id, "canny")  # the same pixels as a line map: the tint
+    tint = pose.tint
+    shown = rendered(view)[40, 54, :3].tolist()
+    strength = max(limb) / 255
+    tinted = [round(t * strength + b * (1 - strength)) for t, b in zip((tint.red(), tint.green(), tint.blue()),
+                                                                       (0, 0, 200))]
+    assert shown == pytest.approx(tinted, abs=2)
+    stack.undo_stack.undo()
+    assert rendered(view)[40, 54, :3].tolist() == limb
+    stack.set_visible(pose.id, False)
+    assert rendered(view)[40, 54, :3].tolist() == [0, 0, 200]

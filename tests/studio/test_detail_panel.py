@@ -1,0 +1,43 @@
+"""The Detail pass group of the Sampler dock edits `Job.detail` and follows it."""
+
+from __future__ import annotations
+
+from engine.detect import DETECTORS
+from engine.settings import DetailPass, Job
+from studio.models.job_model import JobModel
+from studio.panels.sampler import SamplerPanel
+
+
+def test_toggling_the_group_puts_a_detail_pass_in_and_takes_it_out(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model = JobModel(Job(width=768, height=512))
+    panel = SamplerPanel(model)
+    qtbot.addWidget(panel)
+    group = panel.detail
+    assert not group.isChecked() and model.job.detail == ()
+    assert [group.detector.itemData(i) for i in range(group.detector.count())] == list(DETECTORS)
+    group.setChecked(True)
+    assert model.job.detail == (DetailPass(working_size=768),)  # ADetailer's default: the image's size
+    group.detector.setCurrentIndex(group.detector.findData("shapes"))
+    group.denoise.setValue(0.25)
+    group.prompt.setText("a sharp star")
+    group.prompt.editingFinished.emit()
+    assert model.job.detail == (DetailPass("shapes", "a sharp star", denoise=0.25, working_size=768),)
+    group.setChecked(False)
+    assert model.job.detail == ()
+    group.setChecked(True)  # the widgets kept their values
+    assert model.job.detail == (DetailPass("shapes", "a sharp star", denoise=0.25, working_size=768),)
+
+
+def test_the_group_follows_imported_settings_and_keeps_further_passes(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model = JobModel()
+    panel = SamplerPanel(model)
+    qtbot.addWidget(panel)
+    second = DetailPass("mediapipe-hands", denoise=0.3)
+    model.set_job(Job(detail=(DetailPass("/models/faces.onnx", "a face", denoise=0.5), second)))
+    group = panel.detail
+    assert group.isChecked() and group.detector.currentData() == "/models/faces.onnx"
+    assert (group.denoise.value(), group.prompt.text()) == (0.5, "a face")
+    group.denoise.setValue(0.45)
+    assert model.job.detail == (DetailPass("/models/faces.onnx", "a face", denoise=0.45), second)
+    model.set_job(Job())
+    assert not group.isChecked()
