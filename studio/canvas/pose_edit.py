@@ -18,6 +18,7 @@ from studio.canvas.imaging import rgba_to_qimage
 from studio.canvas.layers import Layer, LayerKind, LayerStack, control_array
 
 HANDLE_RADIUS = 5.0  # screen pixels: the ring drawn on each joint
+FACE_HANDLE_RADIUS = 2.0  # the 70 face points get small rings, so the body's joints stay readable
 HIT_RADIUS = 9.0  # screen pixels: how near a press must be to grab a joint
 
 
@@ -93,16 +94,16 @@ class PoseHandles(QGraphicsItem):
         return self._bounds.adjusted(-50, -50, 50, 50)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        """A dark and a light ring per joint, one screen pixel wide."""
+        """A dark and a light ring per joint, one screen pixel wide (small ones on the face)."""
         scale = painter.worldTransform().m11() or 1.0
-        radius = HANDLE_RADIUS / scale
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         for color, grow in ((QColor(0, 0, 0, 200), 1.0 / scale), (QColor(255, 255, 255), 0.0)):
             pen = QPen(color, 1)
             pen.setCosmetic(True)
             painter.setPen(pen)
-            for _ref, at in self.points():
+            for ref, at in self.points():
+                radius = (FACE_HANDLE_RADIUS if ref.part == "face" else HANDLE_RADIUS) / scale
                 painter.drawEllipse(at, radius + grow, radius + grow)
 
 
