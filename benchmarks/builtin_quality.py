@@ -8,6 +8,9 @@ settings (128 x 128, Euler, flow-shift schedule, CFG 4) with seeds 0..N-1, judge
     colours the background itself passes near are not judged);
   - shape-class accuracy: the share of prompted shapes whose class the built-in detector finds;
   - edge F1 with the edge ControlNet (held-out edge maps vs the output's Canny edges);
+  - the ceiling those two judges allow: the same figures for the held-out scenes' own renders and
+    for their VQGAN reconstructions (what a perfect flow model could at best score through this
+    autoencoder), with the reconstructions' PSNR;
   - the detector's own mAP on held-out scenes (cross-checked with pycocotools) and the upscaler's
     PSNR against bicubic; a figure whose model is missing prints as "not measured".
 A grid of the first 16 samples with their prompts is saved to benchmarks/out/builtin_samples.png.
@@ -146,6 +149,28 @@ def quality(engine: Engine, job: Job, prompts: int, detector) -> None:  # type: 
     save_grid(tiles, OUT / "builtin_samples.png")
 
 
+def reconstruction_ceiling(engine: Engine, job: Job, scenes: int, detector) -> None:  # type: ignore[no-untyped-def]
+    """Colour and class accuracy of held-out scenes' renders and of their VQGAN reconstructions."""
+    vq = engine.load(job.model)[0].components()["vae"]
+    totals = {"scene renders": [0, 0, 0, 0], "VQGAN reconstructions": [0, 0, 0, 0]}
+    psnrs = []
+    for i in range(scenes):
+        sample = make_sample(HELDOUT_SEEDS.start + i)
+        x = torch.from_numpy(sample.image).permute(2, 0, 1).float().div(127.5).sub(1)[None]  # (1, 3, H, W)
+        with torch.no_grad():
+            y = vq.decode(vq.encode(x.to(vq.device, vq.dtype)).latents).sample.float().cpu()
+        rec = y[0].clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        psnrs.append(10 * np.log10(255.0**2 / np.mean((rec.astype(np.float64) - sample.image) ** 2)))
+        for name, image in (("scene renders", sample.image), ("VQGAN reconstructions", rec)):
+            verdict, counts = judge_colours(image, sample.caption), totals[name]
+            hit, total = class_hits(detector, image, sample.caption)
+            counts[0], counts[1] = counts[0] + verdict.correct, counts[1] + verdict.total
+            counts[2], counts[3] = counts[2] + hit, counts[3] + total
+    for name, (c, ct, k, kt) in totals.items():
+        print(f"ceiling, {name:22s} colour {c / max(ct, 1):6.1%}, class {k / max(kt, 1):6.1%}"
+              + (f", PSNR {np.mean(psnrs):.2f} dB" if name.startswith("VQGAN") else "") + f" ({scenes} held-out scenes)")
+
+
 def controlnet_edges(engine: Engine, job: Job, prompts: int) -> None:
     """Edge F1 between edge control maps of held-out scenes and the edges of what they made."""
     try:
@@ -226,6 +251,8 @@ def main() -> None:
     folder = Path(job.model.path or "")
     detector = load_detector(folder / "detector") if (folder / "detector" / "model.safetensors").is_file() else None
     quality(engine, job, args.prompts, detector)
+    if detector is not None:
+        reconstruction_ceiling(engine, job, args.prompts, detector)
     controlnet_edges(engine, job, args.edge_prompts)
     if detector is None:
         print("detector mAP@0.5       not measured: no built-in detector")

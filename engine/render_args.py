@@ -45,6 +45,9 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the detail passes' prompt (default: the job's); once for all, or once per --detail")
     parser.add_argument("--detail-negative", action="append", default=[], metavar="TEXT",
                         help="the detail passes' negative prompt, given like --detail-prompt")
+    parser.add_argument("--detail-align", action="store_true",
+                        help="repaint the faces the detail passes find upright on an aligned crop (five "
+                        "landmarks, ArcFace-style) instead of an axis-aligned one; needs a face detector")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
 
 
@@ -96,11 +99,12 @@ def _per_pass(values: list[str], count: int, flag: str) -> list[str | None]:
 
 def _detail_passes(args: argparse.Namespace, job: Job) -> tuple[DetailPass, ...]:
     """The job's detail passes with the --detail flags applied: new passes replace the recorded ones,
-    --detail-prompt / --detail-negative alone change the recorded ones."""
+    --detail-prompt / --detail-negative / --detail-align alone change the recorded ones."""
     size = image_detail_size(job.width, job.height)
     passes = [parse_detail(text, size) for text in args.detail] if args.detail else list(job.detail)
-    if (args.detail_prompt or args.detail_negative) and not passes:
-        raise ValueError("--detail-prompt and --detail-negative need a detail pass: add --detail DETECTOR")
+    if (args.detail_prompt or args.detail_negative or args.detail_align) and not passes:
+        raise ValueError("--detail-prompt, --detail-negative and --detail-align need a detail pass: "
+                         "add --detail DETECTOR")
     prompts = _per_pass(args.detail_prompt, len(passes), "--detail-prompt")
     negatives = _per_pass(args.detail_negative, len(passes), "--detail-negative")
     changed = []
@@ -109,6 +113,8 @@ def _detail_passes(args: argparse.Namespace, job: Job) -> tuple[DetailPass, ...]
             settings = dataclasses.replace(settings, prompt=prompt)
         if negative is not None:
             settings = dataclasses.replace(settings, negative_prompt=negative)
+        if args.detail_align:
+            settings = dataclasses.replace(settings, align_faces=True)
         changed.append(settings)
     return tuple(changed)
 
@@ -161,6 +167,6 @@ def job_from_args(args: argparse.Namespace, recommend: Callable[[Job], Job] | No
     if args.lora:
         changes["loras"] = tuple(parse_lora(item) for item in args.lora)
     job = dataclasses.replace(job, **changes)
-    if args.detail or args.detail_prompt or args.detail_negative:
+    if args.detail or args.detail_prompt or args.detail_negative or args.detail_align:
         job = job.replace(detail=_detail_passes(args, job))
     return job

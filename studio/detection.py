@@ -21,6 +21,7 @@ from studio.canvas.detections import DetectionsOverlay
 from studio.canvas.imaging import qimage_to_rgba
 from studio.canvas.layers import composite
 from studio.canvas.view import CanvasView
+from studio.faces import FaceAlignController
 
 if TYPE_CHECKING:
     from engine.detect.boxes import Detection
@@ -77,6 +78,10 @@ class DetectionController(QObject):
         self._job: int | None = None  # the run in progress
         self._jobs: set[int] = set()  # every run's id: their signals may arrive after `finished`
         self._build_actions()
+        # Align Faces lives in this menu; its signals reach the window through this controller's.
+        self.faces = FaceAlignController(canvas, bridge, parent)
+        self.faces.status_message.connect(self.status_message)
+        self.faces.failed.connect(self.failed)
         bridge.result.connect(self._on_result)
         bridge.error.connect(self._on_error)
         bridge.finished.connect(self._on_finished)
@@ -110,6 +115,7 @@ class DetectionController(QObject):
         menu.addAction(self.detect_action)
         menu.addAction(self.show_action)
         menu.addAction(self.export_action)
+        menu.addAction(self.faces.align_action)
         menu.addSeparator()
         for action in self.detector_actions.values():
             menu.addAction(action)
@@ -145,8 +151,8 @@ class DetectionController(QObject):
         return self._job
 
     def owns(self, job_id: int) -> bool:
-        """Whether a bridge job is this controller's (the window leaves its signals to it)."""
-        return job_id in self._jobs
+        """Whether a bridge job is this controller's or Align Faces' (the window leaves its signals to them)."""
+        return job_id in self._jobs or self.faces.owns(job_id)
 
     def set_visible(self, visible: bool) -> None:
         """Show or hide the overlay."""

@@ -20,6 +20,9 @@ _EXPORTS: dict[str, str] = {
     "SourceUnavailableError": "engine.face.landmarks",
     "find_faces": "engine.face.landmarks",
     "paste_back": "engine.face.paste",
+    "pasted_alpha": "engine.face.paste",
+    "faces_record": "engine.face.export",
+    "write_aligned_faces": "engine.face.export",
     "arcface_template": "engine.face.similarity",
     "umeyama": "engine.face.similarity",
 }
@@ -29,7 +32,8 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from engine.face.align import ALIGNERS, AlignedFace, align_face
     from engine.face.landmarks import SOURCES, FaceNotFoundError, FiveLandmarks, SourceUnavailableError, find_faces
-    from engine.face.paste import paste_back
+    from engine.face.export import faces_record, write_aligned_faces
+    from engine.face.paste import paste_back, pasted_alpha
     from engine.face.similarity import arcface_template, umeyama
 
 

@@ -3,6 +3,7 @@ least squares), or FFHQ's oriented-square crop (Karras et al. 2019)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,7 +15,7 @@ from engine.face.similarity import (ARCFACE_112, apply_affine, arcface_template,
 from engine.imaging import to_rgb8
 
 __all__ = ["ARCFACE_112", "ALIGNERS", "AlignedFace", "align_face", "arcface_matrix", "arcface_template",
-           "ffhq_matrix", "umeyama", "warp_to_crop"]
+           "ffhq_matrix", "umeyama", "warp_to_crop", "with_context"]
 
 # Weights of the five points in the ArcFace fit. The eyes anchor it: iris centres are the most
 # precisely found points and the ones a crop must place consistently, while the nose tip and
@@ -94,15 +95,31 @@ ALIGNERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 }
 
 
-def align_face(rgb: np.ndarray, landmarks: FiveLandmarks, size: int, method: str = "arcface") -> AlignedFace:
+def with_context(matrix: np.ndarray, size: int, context: float) -> np.ndarray:
+    """A (2, 3) crop matrix that shows `context` times as much around the crop's centre: the face
+    shrinks by 1 / context about the centre pixel, (size - 1) / 2, and its surroundings come in."""
+    if not math.isfinite(context) or context <= 0:
+        raise ValueError(f"context must be a positive number (1 = the method's own framing), got {context!r}")
+    shrink = 1.0 / context
+    centre = (size - 1) / 2.0
+    out = matrix * shrink
+    out[:, 2] += (1.0 - shrink) * centre
+    return out
+
+
+def align_face(rgb: np.ndarray, landmarks: FiveLandmarks, size: int, method: str = "arcface", *,
+               context: float = 1.0) -> AlignedFace:
     """Warp the face described by `landmarks` out of `rgb` (any layout to_rgb8 takes) into an
-    upright `size` x `size` crop by `method` (a key of ALIGNERS)."""
+    upright `size` x `size` crop by `method` (a key of ALIGNERS), showing `context` times the
+    method's framing (see with_context)."""
     if method not in ALIGNERS:
         raise ValueError(f"unknown alignment method {method!r}; choose one of {', '.join(ALIGNERS)}")
     if not isinstance(size, (int, np.integer)) or size < 8:
         raise ValueError(f"crop size must be an integer of at least 8 px, got {size!r}")
     rgb = to_rgb8(rgb)
     matrix = ALIGNERS[method](landmarks.points, int(size))
+    if context != 1.0:
+        matrix = with_context(matrix, int(size), context)
     crop = warp_to_crop(rgb, matrix, int(size))
     return AlignedFace(crop=crop, matrix=matrix, inverse=invert_affine(matrix),
                        landmarks=apply_affine(matrix, landmarks.points), face=landmarks, method=method,

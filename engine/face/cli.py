@@ -6,30 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from engine.native_logs import native_stderr_silenced
 
-LANDMARK_ORDER = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # Kept literal (not imported from the face modules) so `atelier --help` loads no cv2 or mediapipe;
 # test_cli checks them against the registries.
 METHODS = ("arcface", "insightface", "ffhq")
 SOURCES = ("auto", "mediapipe", "dlib", "haar")
 
 
-def _rounded(values: Any) -> Any:
-    """Nested floats rounded to 1/1000 px for a readable JSON file."""
-    if isinstance(values, (list, tuple)):
-        return [_rounded(v) for v in values]
-    return round(float(values), 3)
-
-
 def _faces(args: argparse.Namespace) -> int:
     """Find the faces in an image; print them as JSON, or write aligned crops and faces.json."""
-    from PIL import Image
-
     from engine.cli import CommandError
     from engine.face.align import align_face
+    from engine.face.export import faces_record, write_aligned_faces
     from engine.face.landmarks import FaceNotFoundError, SourceUnavailableError, find_faces
     from engine.pipeline.inputs import read_rgb
 
@@ -44,29 +34,12 @@ def _faces(args: argparse.Namespace) -> int:
             faces = find_faces(rgb, source=args.source)
     except (FaceNotFoundError, SourceUnavailableError) as exc:
         raise CommandError(f"{path}: {exc}") from exc
-    record: dict[str, Any] = {"image": str(path), "width": rgb.shape[1], "height": rgb.shape[0],
-                              "landmark_order": list(LANDMARK_ORDER), "faces": []}
     if not args.align:
-        for face in faces:
-            record["faces"].append({"source": face.source, "box": _rounded(face.box),
-                                    "landmarks": _rounded(face.points.tolist())})
-        print(json.dumps(record, indent=2))
+        print(json.dumps(faces_record(str(path), rgb.shape[1], rgb.shape[0], faces), indent=2))
         return 0
     aligned = [align_face(rgb, face, args.size, args.method) for face in faces]
-    out: Path = args.output
-    out.mkdir(parents=True, exist_ok=True)
-    record.update(method=args.method, size=args.size)
-    for i, face in enumerate(aligned):
-        name = f"face_{i:03d}.png"
-        Image.fromarray(face.crop).save(out / name)
-        record["faces"].append({
-            "file": name, "source": face.face.source, "box": _rounded(face.face.box),
-            "landmarks": _rounded(face.face.points.tolist()), "crop_landmarks": _rounded(face.landmarks.tolist()),
-            # Maps original pixels (x, y, 1) to crop pixels; pixel centres at integer coordinates.
-            "matrix": face.matrix.tolist(),
-        })
-        print(out / name)
-    (out / "faces.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    for written in write_aligned_faces(args.output, str(path), aligned):
+        print(written)
     return 0
 
 

@@ -45,15 +45,10 @@ def paste_back(original: np.ndarray, aligned: AlignedFace, crop: np.ndarray, *, 
     if roi is None:
         return original.copy()
     x0, y0, x1, y1 = roi
-    # The forward matrix maps original pixels to crop pixels: with WARP_INVERSE_MAP every ROI
-    # pixel samples the crop where it lands, no matrix inversion needed.
-    matrix = aligned.matrix.copy()
-    matrix[:, 2] += matrix[:, :2] @ np.array([x0, y0], dtype=np.float64)
-    flags = cv2.WARP_INVERSE_MAP
-    back = cv2.warpAffine(crop.astype(np.float32), matrix, (x1 - x0, y1 - y0), flags=flags | cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(soft_mask(size, feather), matrix, (x1 - x0, y1 - y0),
-                           flags=flags | cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    matrix = _roi_matrix(aligned, roi)
+    back = cv2.warpAffine(crop.astype(np.float32), matrix, (x1 - x0, y1 - y0),
+                          flags=cv2.WARP_INVERSE_MAP | cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    alpha = _roi_alpha(aligned, roi, feather)
     region = original[y0:y1, x0:x1].astype(np.float32)
     back = np.clip(back, 0.0, 255.0)
     if colour_match:
@@ -62,6 +57,33 @@ def paste_back(original: np.ndarray, aligned: AlignedFace, crop: np.ndarray, *, 
     out = original.copy()
     out[y0:y1, x0:x1] = np.round(blended).astype(np.uint8)
     return out
+
+
+def pasted_alpha(aligned: AlignedFace, feather: float = 0.1) -> np.ndarray:
+    """The (H, W) float32 weight paste_back gives the crop at each pixel of the original: 0 outside
+    the crop's soft footprint, where the original's pixels stay exactly as they were."""
+    alpha = np.zeros(aligned.image_shape, np.float32)
+    roi = _footprint_box(aligned, aligned.image_shape)
+    if roi is not None:
+        x0, y0, x1, y1 = roi
+        alpha[y0:y1, x0:x1] = _roi_alpha(aligned, roi, feather)
+    return alpha
+
+
+def _roi_matrix(aligned: AlignedFace, roi: tuple[int, int, int, int]) -> np.ndarray:
+    """The forward matrix from the ROI's pixels to the crop's: with WARP_INVERSE_MAP every ROI pixel
+    samples the crop where it lands, no matrix inversion needed."""
+    matrix = aligned.matrix.copy()
+    matrix[:, 2] += matrix[:, :2] @ np.array(roi[:2], dtype=np.float64)
+    return matrix
+
+
+def _roi_alpha(aligned: AlignedFace, roi: tuple[int, int, int, int], feather: float) -> np.ndarray:
+    """The crop's soft mask warped onto the ROI: (y1 - y0, x1 - x0) float32."""
+    x0, y0, x1, y1 = roi
+    return cv2.warpAffine(soft_mask(aligned.size, feather), _roi_matrix(aligned, roi), (x1 - x0, y1 - y0),
+                          flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=0.0)
 
 
 def _footprint_box(aligned: AlignedFace, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:

@@ -6,14 +6,13 @@ Every detection runs through the job loop's own "only masked" inpaint path (`run
 with the detection's mask and crop) on the model already loaded, LoRAs included. ControlNets are
 left out: their maps describe the whole image, not the crop.
 
-Faces are cropped axis-aligned, not through engine.face's aligned crop (align_face + paste_back).
-A diffusion model learnt from unaligned pictures, so a tilted face is in its distribution and turning
-it upright buys little; the aligned crop's framing is fixed by its template, so `padding` (how much
-context the model sees) would lose its meaning; its paste-back blends through its own square soft
-mask with colour matching, so `dilation` and `mask_blur` would not apply and the pixels outside the
-mask would no longer stay exactly as they were; and the warp resamples the face twice, softening
-what the pass is meant to sharpen. The tilt is followed by the mask instead: a face with eye
-keypoints gets the ellipse inscribed in its box, turned by the eye line.
+Faces are cropped axis-aligned by default. A diffusion model learnt from unaligned pictures, so a tilted
+face is in its distribution; the axis-aligned crop keeps `padding`, `dilation` and `mask_blur` meaningful,
+leaves every pixel outside the mask exactly as it was and resamples the face only once. The tilt is
+followed by the mask instead: a face with eye keypoints gets the ellipse inscribed in its box, turned by
+the eye line. With `align_faces` a face is repainted upright on an aligned crop instead
+(engine.pipeline.detail_align), for models that draw upright faces at one scale best; a face whose
+landmarks are not found takes the axis-aligned path, with a note.
 """
 
 from __future__ import annotations
@@ -28,7 +27,11 @@ import cv2
 import numpy as np
 
 from engine.detect.boxes import Detection
+from engine.detect.errors import DetectorError
 from engine.detect.registry import Detector, open_detector, run_detector
+from engine.face.align import AlignedFace
+from engine.face.landmarks import FiveLandmarks
+from engine.pipeline.detail_align import align_detail_face, face_landmarks, paste_face
 from engine.pipeline.inpaint import CropRegion, blurred_mask, crop_region, paste_back
 from engine.pipeline.jobs import JobPixels, JobRun, ProgressFn, run_job, size_multiple
 from engine.pipeline.progress import GeneratedImage, Progress
@@ -143,12 +146,16 @@ def detail_job(job: Job, settings: DetailPass, seed: int, width: int, height: in
 
 @contextlib.contextmanager
 def open_detectors(passes: Sequence[DetailPass]) -> Iterator[list[Detector]]:
-    """Each pass's detector, opened (DetectorError names an unknown or broken one) and closed on exit."""
+    """Each pass's detector, opened (DetectorError names an unknown or broken one, or one that finds
+    no faces for a pass that aligns them) and closed on exit."""
     with contextlib.ExitStack() as stack:
         detectors = []
         for settings in passes:
             detector = open_detector(settings.detector)
             stack.callback(detector.close)
+            if settings.align_faces and FACE_LABEL not in detector.labels:
+                raise DetectorError(f"align_faces aligns faces, and {settings.detector!r} finds "
+                                    f"{', '.join(detector.labels) or 'no labels'}: choose a face detector")
             detectors.append(detector)
         yield detectors
 
@@ -180,22 +187,29 @@ class DetailRunner:
         if not found:
             note = f"{name}: nothing found at min score {settings.min_score:g}; the image is unchanged"
             return dataclasses.replace(item, notes=(*item.notes, note))
-        image, missed = item.image, 0
+        image, missed, unaligned = item.image, 0, 0
         for i, detection in enumerate(found):
-            crop = detail_crop(detection, image.shape[:2], settings, self.multiple)
-            if crop is None:
-                missed += 1
-                continue
-            job = detail_job(item.job, settings, detail_seed(item.job.seed, i), crop.width, crop.height)
             stage = Progress(0, 1, batch, self.run.job.batch_count, phase=1 + index, phases=1 + len(self.detectors),
                              part=k * len(found) + i, parts=count * len(found),
                              label=f"detail {index + 1}/{len(self.detectors)} "
                                    f"({settings.detector} {i + 1}/{len(found)})")
+            seed = detail_seed(item.job.seed, i)
+            if settings.align_faces and detection.label == FACE_LABEL:
+                face = face_landmarks(image, detection)
+                if face is not None:
+                    image = self._repaint_aligned(image, face, item.job, settings, seed, stage)
+                    continue
+                unaligned += 1
+            crop = detail_crop(detection, image.shape[:2], settings, self.multiple)
+            if crop is None:
+                missed += 1
+                continue
+            job = detail_job(item.job, settings, seed, crop.width, crop.height)
             image = self._repaint(image, crop, job, stage)
-        if missed:
-            item = dataclasses.replace(item, notes=(*item.notes, f"{name}: skipped {missed} detection(s) "
-                                                                 "outside the image"))
-        return dataclasses.replace(item, image=image)
+        notes = [f"{name}: skipped {missed} detection(s) outside the image"] if missed else []
+        if unaligned:
+            notes.append(f"{name}: no landmarks found for {unaligned} face(s); repainted them axis-aligned")
+        return dataclasses.replace(item, image=image, notes=(*item.notes, *notes))
 
     def _repaint(self, image: np.ndarray, crop: DetailCrop, job: Job, stage: Progress) -> np.ndarray:
         """One detection repainted by the job loop's "only masked" inpaint of its crop, pasted back."""
@@ -203,6 +217,25 @@ class DetailRunner:
         sub = dataclasses.replace(self.run, job=job, pixels=pixels, controlnets=())
         relay = None if self.progress is None else _relay(self.progress, stage, image, crop)
         return run_job(sub, progress=relay, cancel=self.cancel)[0].image
+
+
+    def _repaint_aligned(self, image: np.ndarray, face: FiveLandmarks, job: Job, settings: DetailPass, seed: int,
+                         stage: Progress) -> np.ndarray:
+        """One face repainted by img2img of its aligned crop at the working size, pasted back."""
+        size, _ = work_size(CropRegion(0, 0, 1, 1), settings.working_size, self.multiple)
+        aligned = align_detail_face(image, face, size)
+        sub = dataclasses.replace(self.run, job=detail_job(job, settings, seed, size, size),
+                                  pixels=JobPixels(init=aligned.crop), controlnets=())
+        relay = None if self.progress is None else _relay_aligned(self.progress, stage, image, aligned)
+        return paste_face(image, aligned, run_job(sub, progress=relay, cancel=self.cancel)[0].image)
+
+
+def _relay_aligned(progress: ProgressFn, stage: Progress, image: np.ndarray, aligned: AlignedFace) -> ProgressFn:
+    """_relay for an aligned face: the preview pasted back through the crop's soft edge."""
+    def report(p: Progress) -> None:
+        preview = None if p.preview is None else paste_face(image, aligned, p.preview)
+        progress(dataclasses.replace(stage, step=p.step, total=p.total, preview=preview))
+    return report
 
 
 def _relay(progress: ProgressFn, stage: Progress, image: np.ndarray, crop: DetailCrop) -> ProgressFn:

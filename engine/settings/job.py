@@ -104,7 +104,11 @@ class DetailPass:
 
     `detector` is a name in engine.detect's DETECTORS or a YOLOv8 .onnx file; `dilation` grows the
     detection's mask by that many pixels and `mask_blur` feathers it; `working_size` is the longer
-    side the padded crop is repainted at."""
+    side the padded crop is repainted at. With `align_faces`, a face is instead repainted upright on a
+    square working-size crop aligned by its five landmarks and pasted back through the crop's soft
+    edge (engine.pipeline.detail_align); `dilation`, `mask_blur` and `padding` then apply only to
+    faces whose landmarks are not found. A1111's text has no such field: it is kept in Atelier's
+    own settings chunk."""
 
     detector: str = "mediapipe-face"  # engine.detect.registry.DEFAULT_DETECTOR (a test keeps them equal)
     prompt: str = ""
@@ -115,6 +119,8 @@ class DetailPass:
     dilation: int = bounded(4, ge=0, le=256)
     mask_blur: int = bounded(4, ge=0, le=256)
     working_size: int = bounded(512, ge=DETAIL_SIZES[0], le=DETAIL_SIZES[1])
+    # Defaults to off, so settings written before the field existed load as they ran.
+    align_faces: bool = False
 
     def __post_init__(self) -> None:
         if not self.detector:

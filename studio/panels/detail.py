@@ -1,5 +1,5 @@
 """The Detail pass group of the Sampler dock (ADetailer-style): turns the job's first detail pass
-(`Job.detail`) on and off and edits its detector, denoise strength and prompt. Further passes (from
+(`Job.detail`) on and off and edits its detector, denoise strength, prompt and face alignment. Further passes (from
 imported settings) are kept as they are; turning the group off removes every pass."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLineEdit, QWidget
 
 from engine.detect.registry import DETECTORS
 from engine.settings import DetailPass
@@ -32,10 +32,13 @@ class DetailGroup(QGroupBox):
                                       toolTip="How much of each detection to repaint (0 = none of it).")
         self.prompt = QLineEdit(placeholderText="the job's prompt",
                                 toolTip="The prompt for the detections; empty uses the job's prompt.")
+        self.align = QCheckBox("Align faces", toolTip="Repaint each face upright on a crop aligned by its "
+                               "eyes, nose and mouth (five landmarks), then paste it back with a soft edge.")
         form = QFormLayout(self)
         form.addRow("Detector", self.detector)
         form.addRow("Denoise", self.denoise)
         form.addRow("Prompt", self.prompt)
+        form.addRow("", self.align)
         self._show(model.job.detail)
         if not model.job.detail:
             self._show_pass(DetailPass())  # what checking the group starts from
@@ -44,6 +47,7 @@ class DetailGroup(QGroupBox):
         self.detector.currentIndexChanged.connect(self._commit)
         self.denoise.valueChanged.connect(self._commit)
         self.prompt.editingFinished.connect(self._commit)
+        self.align.toggled.connect(self._commit)
 
     def _show(self, detail: tuple[DetailPass, ...]) -> None:
         """Show the job's passes: checked when there are any, the first one's settings in the widgets."""
@@ -53,11 +57,13 @@ class DetailGroup(QGroupBox):
             self._show_pass(detail[0])
 
     def _show_pass(self, settings: DetailPass) -> None:
-        with QSignalBlocker(self.detector), QSignalBlocker(self.denoise), QSignalBlocker(self.prompt):
+        with QSignalBlocker(self.detector), QSignalBlocker(self.denoise), QSignalBlocker(self.prompt), \
+                QSignalBlocker(self.align):
             if self.detector.findData(settings.detector) < 0:  # a .onnx file from imported settings
                 self.detector.addItem(settings.detector, settings.detector)
             self.detector.setCurrentIndex(self.detector.findData(settings.detector))
             self.denoise.setValue(settings.denoise)
+            self.align.setChecked(settings.align_faces)
             if self.prompt.text() != settings.prompt:
                 self.prompt.setText(settings.prompt)
 
@@ -69,7 +75,7 @@ class DetailGroup(QGroupBox):
         else:
             first = job.detail[0] if job.detail else DetailPass(working_size=image_detail_size(job.width, job.height))
             first = dataclasses.replace(first, detector=self.detector.currentData(), denoise=self.denoise.value(),
-                                        prompt=self.prompt.text())
+                                        prompt=self.prompt.text(), align_faces=self.align.isChecked())
             passes = (first, *job.detail[1:])
         if passes != job.detail and not self._model.set(detail=passes):
             self._show(self._model.job.detail)  # rejected: show what the job kept

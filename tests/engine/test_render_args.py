@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.metadata import save_png
+from engine.metadata import metadata_texts, read_image_settings, save_png
 from engine.render_args import add_render_arguments, job_from_args, parse_control, parse_detail, parse_lora
 from engine.settings import ControlUnit, DetailPass, Job, LoraRef, SettingsError, save_settings
 
@@ -50,6 +50,7 @@ def test_from_image_and_old_style_sampler(tmp_path: Path) -> None:
         (["--strength", "1.5", "--init", "i.png"], SettingsError, "denoise"),
         (["--detail", "shapes:1.5"], SettingsError, "denoise"),
         (["--detail-prompt", "a star"], ValueError, "need a detail pass"),
+        (["--detail-align"], ValueError, "need a detail pass"),
         (["--detail", "a", "--detail", "b", "--detail", "c", "--detail-prompt", "x", "--detail-prompt", "y"],
          ValueError, "given 2 times for 3"),
     ],
@@ -81,3 +82,14 @@ def test_detail_flags_add_passes_at_the_image_size_and_override_recorded_ones(tm
         ("mediapipe-face", "a smiling face", "blurry"), ("mediapipe-hands", "a hand", "blurry")]
     assert job_from_args(_parse("--from", str(img), "--detail", "shapes")).detail == (
         DetailPass("shapes", working_size=640),)
+
+
+def test_detail_align_turns_aligned_faces_on_in_every_pass_and_rides_in_the_atelier_chunk(tmp_path: Path) -> None:
+    job = job_from_args(_parse("--detail", "mediapipe-face", "--detail", "haar-face:0.5", "--detail-align"))
+    assert [(d.detector, d.align_faces) for d in job.detail] == [("mediapipe-face", True), ("haar-face", True)]
+    img = tmp_path / "a.png"
+    save_png(Image.new("RGB", (8, 8)), img, job)
+    assert read_image_settings(img).job == job  # exact through Atelier's own chunk
+    assert "align" not in metadata_texts(job)["parameters"].lower()  # ADetailer has no such field
+    assert job_from_args(_parse("--from", str(img))).detail == job.detail
+    assert not any(d.align_faces for d in job_from_args(_parse("--detail", "mediapipe-face")).detail)

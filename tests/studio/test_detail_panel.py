@@ -41,3 +41,18 @@ def test_the_group_follows_imported_settings_and_keeps_further_passes(qtbot) -> 
     assert model.job.detail == (DetailPass("/models/faces.onnx", "a face", denoise=0.45), second)
     model.set_job(Job())
     assert not group.isChecked()
+
+
+def test_the_align_faces_box_edits_the_first_pass_and_follows_it(qtbot) -> None:  # type: ignore[no-untyped-def]
+    model = JobModel(Job(width=512, height=512))
+    panel = SamplerPanel(model)
+    qtbot.addWidget(panel)
+    group = panel.detail
+    group.setChecked(True)
+    assert not group.align.isChecked() and not model.job.detail[0].align_faces
+    group.align.setChecked(True)
+    assert model.job.detail == (DetailPass(working_size=512, align_faces=True),)
+    model.set_job(Job(detail=(DetailPass("haar-face"),)))
+    assert not group.align.isChecked()
+    model.set_job(Job(detail=(DetailPass("haar-face", align_faces=True),)))
+    assert group.align.isChecked() and group.detector.currentData() == "haar-face"

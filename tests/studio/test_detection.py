@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QSettings
+from PySide6.QtCore import QPoint
 
 import engine.detect.registry as registry
 from engine.data.dataset import make_sample
@@ -17,22 +17,6 @@ from studio.canvas.imaging import rgba_to_qimage
 from studio.window import MainWindow
 
 SEED = 1_000_007  # a held-out scene: a ring, a star and two circles (all fully visible)
-
-
-def _no_generation(job, inputs, ctx):  # type: ignore[no-untyped-def]
-    raise RuntimeError("generation is not part of this test")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path) -> MainWindow:
-    settings = QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(_no_generation, settings, autosave_path=tmp_path / "rec" / "session.atelier")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.bridge.shutdown(5000)
-    w.autosaver.wait()
 
 
 def test_detect_shows_a_toggleable_overlay_and_exports_coco(window: MainWindow, qtbot, tmp_path: Path,

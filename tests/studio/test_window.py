@@ -22,26 +22,7 @@ from studio.window import MainWindow
 from tests.engine.control.images import STICK_FIGURE, stick_figure
 from tests.engine.test_settings import FULL_JOB
 from tests.studio.canvas.helpers import drag
-
-
-def _no_generation(job, inputs, ctx):  # type: ignore[no-untyped-def]
-    raise RuntimeError("generation is not part of this test")
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> QSettings:
-    return QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path, settings: QSettings) -> MainWindow:
-    w = MainWindow(_no_generation, settings, autosave_path=tmp_path / "rec" / "session.atelier")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.bridge.shutdown(5000)
-    w.autosaver.wait()
+from tests.studio.conftest import no_generation
 
 
 def test_window_has_every_dock_and_menu(window: MainWindow) -> None:
@@ -164,12 +145,12 @@ def test_import_settings_from_png_and_export(window: MainWindow, tmp_path: Path)
 
 
 def test_preferences_persist_between_runs(qtbot, tmp_path: Path, settings: QSettings) -> None:
-    first = MainWindow(_no_generation, settings, autosave_path=tmp_path / "a.atelier")
+    first = MainWindow(no_generation, settings, autosave_path=tmp_path / "a.atelier")
     qtbot.addWidget(first)
     first.job_model.set(prompt="remember me", steps=33)
     first.docks["history"].setVisible(False)
     first.close()
-    second = MainWindow(_no_generation, QSettings(settings.fileName(), QSettings.Format.IniFormat),
+    second = MainWindow(no_generation, QSettings(settings.fileName(), QSettings.Format.IniFormat),
                         autosave_path=tmp_path / "b.atelier")
     qtbot.addWidget(second)
     assert (second.job_model.job.prompt, second.job_model.job.steps) == ("remember me", 33)
@@ -203,7 +184,7 @@ def _card_scan(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_first_run_starts_with_the_default_models_recommended_settings(qtbot, tmp_path: Path,
                                                                       settings: QSettings) -> None:
     scan, folder = _card_scan(tmp_path)
-    w = MainWindow(_no_generation, settings, autosave_path=tmp_path / "a.atelier",
+    w = MainWindow(no_generation, settings, autosave_path=tmp_path / "a.atelier",
                    scan_models=lambda: (scan, (str(folder.parent),)))
     qtbot.addWidget(w)
     qtbot.waitUntil(lambda: w.job_model.job.model.path == str(folder))
@@ -214,7 +195,7 @@ def test_first_run_starts_with_the_default_models_recommended_settings(qtbot, tm
     w.job_model.set(width=256, height=256)
     w.close()
     # Not on later runs: what the user set is remembered.
-    again = MainWindow(_no_generation, QSettings(settings.fileName(), QSettings.Format.IniFormat),
+    again = MainWindow(no_generation, QSettings(settings.fileName(), QSettings.Format.IniFormat),
                        autosave_path=tmp_path / "b.atelier", scan_models=lambda: (scan, (str(folder.parent),)))
     qtbot.addWidget(again)
     qtbot.wait(50)

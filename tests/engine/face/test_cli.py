@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from engine.face import ALIGNERS, SOURCES, FiveLandmarks, arcface_template
-from engine.face.cli import LANDMARK_ORDER, METHODS
+from engine.face.cli import METHODS
 from engine.face.cli import SOURCES as CLI_SOURCES
+from engine.face.export import LANDMARK_ORDER
 from engine.face.similarity import apply_affine
 from studio.cli import main
 
