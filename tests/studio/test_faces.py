@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import QPoint, QSettings
+from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QMenu
 
 import engine.face.landmarks as landmarks
@@ -19,22 +19,6 @@ from engine.face import align_face
 from engine.face.export import LANDMARK_ORDER
 from studio.canvas.imaging import rgba_to_qimage
 from studio.window import MainWindow
-
-
-def _no_generation(job, inputs, ctx):  # type: ignore[no-untyped-def]
-    raise RuntimeError("generation is not part of this test")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path) -> MainWindow:
-    settings = QSettings(str(tmp_path / "prefs.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(_no_generation, settings, autosave_path=tmp_path / "rec" / "session.atelier")
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.bridge.shutdown(5000)
-    w.autosaver.wait()
 
 
 def _paint(window: MainWindow, rgb: np.ndarray) -> None:
