@@ -92,6 +92,8 @@ def add_commands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     add_faces_command(subparsers)
     from engine.detect.cli import add_detect_command  # light: detectors load when it runs
     add_detect_command(subparsers)
+    from engine.upscale.cli import add_upscale_command  # light: torch loads when a model upscaler runs
+    add_upscale_command(subparsers)
 
 
 # Errors a command reports as one clear line instead of a traceback.

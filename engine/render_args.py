@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.metadata import read_image_settings
 from engine.sampling.names import parse_sampler_name, parse_schedule_name
-from engine.settings import ControlUnit, DetailPass, Inpaint, Job, LoraRef, ModelRef, load_settings
+from engine.settings import ControlUnit, DetailPass, Inpaint, Job, LoraRef, ModelRef, Upscale, load_settings
 from engine.settings.job import image_detail_size
 
 SIZE_RE = re.compile(r"^(\d+)[xX](\d+)$")
@@ -48,6 +48,12 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detail-align", action="store_true",
                         help="repaint the faces the detail passes find upright on an aligned crop (five "
                         "landmarks, ArcFace-style) instead of an axis-aligned one; needs a face detector")
+    parser.add_argument("--hires", metavar="SCALE[:DENOISE]",
+                        help="hires fix: upscale each image by SCALE, then repaint it by img2img at DENOISE with "
+                        "its seed (default 0: only upscale); large targets are repainted in tiles")
+    parser.add_argument("--hires-upscaler", metavar="NAME",
+                        help=f"the hires upscaler (default {Upscale().upscaler}): lanczos, bicubic, atelier-x4, "
+                        "or a latent one (Latent, 'Latent (bicubic)', 'Latent (nearest-exact)', ...)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
 
 
@@ -84,6 +90,25 @@ def parse_detail(text: str, working_size: int) -> DetailPass:
     if denoise is None:
         return DetailPass(detector=detector, working_size=working_size)
     return DetailPass(detector=detector, denoise=denoise, working_size=working_size)
+
+
+def _hires(args: argparse.Namespace, job: Job) -> Upscale:
+    """The job's upscale with --hires / --hires-upscaler applied: a new scale (and denoise) replaces the
+    recorded ones, the upscaler alone changes the recorded upscale; a latent upscaler sets latent mode."""
+    base = job.upscale
+    if args.hires is not None:
+        text, denoise = _split_weight(args.hires, "--hires")
+        try:
+            scale = float(text)
+        except ValueError:
+            raise ValueError(f"--hires expects SCALE[:DENOISE], e.g. 2:0.5, got {args.hires!r}") from None
+        base = dataclasses.replace(base or Upscale(), scale=scale, denoise=denoise or 0.0)
+    if base is None:
+        raise ValueError("--hires-upscaler needs an upscale: add --hires SCALE[:DENOISE]")
+    if args.hires_upscaler is not None:
+        mode = "latent" if args.hires_upscaler.lower().startswith("latent") else "pixel"
+        base = dataclasses.replace(base, upscaler=args.hires_upscaler, mode=mode)
+    return base
 
 
 def _per_pass(values: list[str], count: int, flag: str) -> list[str | None]:
@@ -166,6 +191,8 @@ def job_from_args(args: argparse.Namespace, recommend: Callable[[Job], Job] | No
         changes["controls"] = tuple(parse_control(c) for c in args.control)
     if args.lora:
         changes["loras"] = tuple(parse_lora(item) for item in args.lora)
+    if args.hires is not None or args.hires_upscaler is not None:
+        changes["upscale"] = _hires(args, job)
     job = dataclasses.replace(job, **changes)
     if args.detail or args.detail_prompt or args.detail_negative or args.detail_align:
         job = job.replace(detail=_detail_passes(args, job))

@@ -130,11 +130,15 @@ def _upscale_fields(job: Job) -> dict[str, Any]:
     up = job.upscale
     assert up is not None
     if up.denoise > 0:
+        # A1111 writes the hires strength as "Denoising strength" (txt2img has no other); an img2img
+        # job owns that field, so its hires strength goes apart. In latent mode the upscaler's name is
+        # already A1111's ("Latent", "Latent (bicubic)", ...).
+        strength = "Hires denoising strength" if job.init_image is not None else "Denoising strength"
         return {
             "Hires upscale": _num(up.scale),
             "Hires steps": up.steps or None,
-            "Hires upscaler": "Latent" if up.mode == "latent" else up.upscaler,
-            "Hires denoising strength": _num(up.denoise),
+            "Hires upscaler": up.upscaler,
+            strength: _num(up.denoise),
         }
     return {"Postprocess upscale by": _num(up.scale), "Postprocess upscaler": up.upscaler}
 

@@ -33,7 +33,7 @@ from engine.face.align import AlignedFace
 from engine.face.landmarks import FiveLandmarks
 from engine.pipeline.detail_align import align_detail_face, face_landmarks, paste_face
 from engine.pipeline.inpaint import CropRegion, blurred_mask, crop_region, paste_back
-from engine.pipeline.jobs import JobPixels, JobRun, ProgressFn, run_job, size_multiple
+from engine.pipeline.jobs import JobPixels, JobRun, ProgressFn, detail_phase, job_phases, run_job, size_multiple
 from engine.pipeline.progress import GeneratedImage, Progress
 from engine.sampling import CancelToken
 from engine.settings import DetailPass, Job
@@ -189,7 +189,8 @@ class DetailRunner:
             return dataclasses.replace(item, notes=(*item.notes, note))
         image, missed, unaligned = item.image, 0, 0
         for i, detection in enumerate(found):
-            stage = Progress(0, 1, batch, self.run.job.batch_count, phase=1 + index, phases=1 + len(self.detectors),
+            stage = Progress(0, 1, batch, self.run.job.batch_count, phase=detail_phase(self.run.job, index),
+                             phases=job_phases(self.run.job),
                              part=k * len(found) + i, parts=count * len(found),
                              label=f"detail {index + 1}/{len(self.detectors)} "
                                    f"({settings.detector} {i + 1}/{len(found)})")

@@ -32,6 +32,7 @@ from engine.pipeline.decode import is_out_of_memory
 from engine.pipeline.detail import DetailRunner, open_detectors
 from engine.pipeline.device import DeviceSetup, choose_device, prepare_model
 from engine.pipeline.errors import GenerationError, NoModelError
+from engine.pipeline.hires import HiresRunner, check_upscale, native_size
 from engine.pipeline.inputs import ImageInputs
 from engine.pipeline.jobs import JobRun, ProgressFn, read_pixels, run_job
 from engine.pipeline.progress import GeneratedImage
@@ -142,12 +143,13 @@ class Engine:
             cancel: CancelToken | None = None, base_dir: Path | None = None) -> list[GeneratedImage]:
         """Generate every image of a job (batch_count passes of batch_size), in seed order.
 
-        Each image then goes through the job's detail passes; what the user should know about them (a
+        Each image then goes through the job's hires pass (upscale, then img2img at the new size) and
+        detail passes; what the user should know about them (a
         pass that found nothing) is in its `notes`. Raises engine.sampling.Cancelled when `cancel` is
         set (within one step), ModelLoadError / NoModelError / InputImageError / DetectorError for
         bad inputs and GenerationError saying what to change.
         """
-        _check_supported(job)
+        check_upscale(job)
         pixels = read_pixels(job, inputs, base_dir)
         with open_detectors(job.detail) as detectors:  # an unknown detector fails before the model loads
             model, ref = self.load(job.model, base_dir)
@@ -156,23 +158,19 @@ class Engine:
                          self._preview(model) if progress is not None else None)
             # The detail passes repaint on the model just loaded, inside the same LoRA patch.
             finish = DetailRunner(run, detectors, progress=progress, cancel=cancel) if job.detail else None
+            hires = None if job.upscale is None else HiresRunner(
+                run, native_size(read_card(Path(ref.path)).recommended, model.family), progress=progress, cancel=cancel)
             try:
                 with self._loras(job, model, base_dir):
-                    return run_job(run, progress=progress, cancel=cancel, finish=finish)
+                    return run_job(run, progress=progress, cancel=cancel, finish=finish, hires=hires)
             except (RuntimeError, MemoryError) as exc:
                 if not is_out_of_memory(exc):
                     raise
                 if self.setup.is_cuda:
                     torch.cuda.empty_cache()
-                sizes = "the batch size, the image size or the detail working size" if job.detail else \
-                    "the batch size or the image size"
+                sizes = ", ".join(["the batch size", "the image size"] + ["the hires tile size"] * bool(job.upscale)
+                                  + ["the detail working size"] * bool(job.detail))
                 raise GenerationError(
                     f"out of memory generating {job.batch_size} image(s) of {job.width}x{job.height} on "
                     f"{self.setup.device}: lower {sizes}, or remove ControlNets") from exc
 
-
-def _check_supported(job: Job) -> None:
-    """Refuse settings this pipeline cannot honour yet, rather than ignoring them."""
-    if job.upscale is not None:
-        raise GenerationError("upscaling / hires fix is not supported by the render pipeline yet; "
-                              "remove 'upscale' from the settings")

@@ -37,6 +37,9 @@ ProgressFn = Callable[[Progress], None]
 # Called with the finished images of each pass (and the pass index); returns them with any
 # post-processing done (the detail passes).
 FinishFn = Callable[[list[GeneratedImage], int], list[GeneratedImage]]
+# Called, before `finish`, with each pass's decoded images, their latents (B, C, h, w) and the pass
+# index; returns the images made larger (the hires pass, which may start from the latents).
+HiresFn = Callable[[list[GeneratedImage], torch.Tensor, int], list[GeneratedImage]]
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,16 @@ def image_job(job: Job, index: int) -> Job:
     return job.replace(seed=job.seed + index, variation_seed=var, batch_size=1, batch_count=1)
 
 
+def job_phases(job: Job) -> int:
+    """How many phases each pass of a job runs: the generation, the hires pass (if any), each detail pass."""
+    return 1 + (job.upscale is not None) + len(job.detail)
+
+
+def detail_phase(job: Job, index: int) -> int:
+    """The phase in which the job's detail pass `index` runs (after the hires pass)."""
+    return 1 + (job.upscale is not None) + index
+
+
 def _vae_factor(model: LoadedModel) -> int:
     """How many pixels one latent pixel covers along each side."""
     return 2 ** (len(model.vae.config.block_out_channels) - 1)
@@ -140,15 +153,17 @@ def _step_callback(run: JobRun, index: int, progress: ProgressFn | None,
         if progress is not None:
             preview = run.preview(info.denoised[:1]) if run.preview is not None else None
             progress(Progress(info.i + 1, info.total, index, run.job.batch_count, preview,
-                              phases=1 + len(run.job.detail)))
+                              phases=job_phases(run.job)))
     return on_step
 
 
 @torch.no_grad()
 def run_job(run: JobRun, *, progress: ProgressFn | None = None, cancel: CancelToken | None = None,
-            finish: FinishFn | None = None) -> list[GeneratedImage]:
+            finish: FinishFn | None = None, hires: HiresFn | None = None,
+            init_latents: torch.Tensor | None = None) -> list[GeneratedImage]:
     """All images of the job in order; image k has seed + k and settings that reproduce it alone.
-    `finish` post-processes each pass's images as soon as they are decoded."""
+    `hires` then `finish` post-process each pass's images as soon as they are decoded. `init_latents`
+    (1, C, h, w) replace the encoded init image (the latent hires pass starts from them)."""
     job, model = run.job, run.model
     shape = latent_shape(model, job.width, job.height)
     text = encode_job_text(model, job.prompt, job.negative_prompt, clip_skip=job.clip_skip, width=job.width,
@@ -157,7 +172,11 @@ def run_job(run: JobRun, *, progress: ProgressFn | None = None, cancel: CancelTo
                                output=(job.width, job.height), device=run.device, dtype=next(model.denoiser.parameters()).dtype,
                                region=run.pixels.region)
     work_init = run.pixels.work_init(job.width, job.height)
-    init = None if work_init is None else encode_init(model.vae, work_init, 1).to(run.device)  # (1, C, h, w)
+    init = init_latents  # (1, C, h, w)
+    if init is None and work_init is not None:
+        init = encode_init(model.vae, work_init, 1).to(run.device)
+    if init is not None and tuple(init.shape[1:]) != shape:
+        raise ValueError(f"init latents {tuple(init.shape)} do not fit the latent shape {shape}")
     work_mask = run.pixels.work_mask(job.width, job.height)
     mask = None if work_mask is None else latent_mask(work_mask, shape[1:], run.device)  # (1, 1, h, w)
     results: list[GeneratedImage] = []
@@ -170,5 +189,7 @@ def run_job(run: JobRun, *, progress: ProgressFn | None = None, cancel: CancelTo
             callback=_step_callback(run, p, progress, cancel))
         done = [GeneratedImage(run.pixels.finish(image), image_job(job, first + k))
                 for k, image in enumerate(decode_batch(model.vae, latents))]
+        if hires is not None:
+            done = hires(done, latents, p)
         results.extend(done if finish is None else finish(done, p))
     return results

@@ -14,7 +14,8 @@ from engine.settings import Job
 class Progress:
     """One sampling step done: step i of total for pass `batch` of `batches`, with a preview.
 
-    A pass runs in `phases`: phase 0 generates the images, phase 1 + j runs the job's detail pass j.
+    A pass runs in `phases`: phase 0 generates the images, then come the hires pass (when the job
+    upscales) and the job's detail passes, in that order.
     A phase may run in `parts` (a detail pass samples once per image and detection): this step
     belongs to part `part` of them. `label` names what runs when it is not the base generation."""
 
@@ -37,7 +38,7 @@ class Progress:
 
     @property
     def text(self) -> str:
-        """What runs, for a status line: "step 3/20", or "detail 1/1 (shapes 2/3): step 3/8"."""
+        """What runs, for a status line: "step 3/20", "hires 1/1: step 3/10" or "detail 1/1 (shapes 2/3): step 3/8"."""
         step = f"step {self.step}/{self.total}"
         return f"{self.label}: {step}" if self.label else step
 

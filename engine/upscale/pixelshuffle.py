@@ -44,6 +44,11 @@ class PixelShuffleSR(nn.Module):
         residual = F.pixel_shuffle(self.body(x), self.scale)  # (B, 3, sH, sW)
         return residual + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
 
+    def bytes_per_pixel(self) -> int:
+        """Estimated peak float32 bytes per input pixel of a forward pass: the input, two live feature
+        maps of the body, and about five 3 x scale^2 maps (tail, pixel shuffle, bicubic base, sum, clamp)."""
+        return 4 * (3 + 2 * self.features + 5 * 3 * self.scale**2)
+
     @torch.no_grad()
     def upscale(self, image: np.ndarray) -> np.ndarray:
         """One (H, W, 3) uint8 RGB image -> (scale H, scale W, 3) uint8."""

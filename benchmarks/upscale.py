@@ -1,0 +1,116 @@
+"""Upscale benchmark: quality, throughput, tiling overhead and the peak memory of a tiled 4096 px upscale.
+
+Run: python benchmarks/upscale.py [--scenes 20] [--tile 256]
+
+- PSNR of atelier-x4, bicubic and lanczos against the 512 px render of held-out shapes-world scenes
+  upscaled from their 128 px render (the built-in model's training case), and the throughput of each
+  in output megapixels per second over those runs.
+- Tiling overhead: time of a tiled 512 -> 2048 upscale (272 px tiles: 2 x 2 tiles overlapping by 32 px,
+  the least overlap that keeps the output identical to the whole run) over one whole-image tile; target <= 1.15x.
+- Peak memory of a 1024 -> 4096 upscale with --tile: the growth of the process's peak resident set
+  (resource.getrusage ru_maxrss, which sees torch's and numpy's allocations alike, unlike tracemalloc),
+  measured in a fresh subprocess over the current RSS (/proc/self/statm, so Linux only) after loading the
+  model, making the input and warming up on a small image; this over-counts, never under-counts; checked against engine.upscale.tiling.tiled_peak_bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from engine.data import HELDOUT_SEEDS, make_sample  # noqa: E402
+from engine.train.sr import psnr  # noqa: E402
+from engine.upscale import UPSCALERS, upscale_image  # noqa: E402
+
+MIB = 2**20
+OVERHEAD_TILE = 272  # 512 px input: 2 x 2 tiles overlapping by 32 px
+
+# Run in a subprocess so ru_maxrss starts from this process's own baseline.
+PEAK_SCRIPT = """
+import json, resource, sys
+import numpy as np, torch
+from engine.upscale import builtin_upscaler_dir, load_pixelshuffle_sr, tiled_peak_bound, tiled_upscale
+tile = int(sys.argv[1])
+model = load_pixelshuffle_sr(builtin_upscaler_dir())
+image = np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
+tiled_upscale(model, image[:160, :160], 4, tile, torch.device("cpu"))  # warm-up: kernels, thread pools
+with open("/proc/self/statm") as f:  # the current RSS: the peak so far may lie above it (imports, temporaries)
+    base = int(f.read().split()[1]) * resource.getpagesize()
+out = tiled_upscale(model, image, 4, tile, torch.device("cpu"))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"growth": peak - base, "bound": tiled_peak_bound(1024, 1024, 4, tile, model.bytes_per_pixel()),
+                  "shape": list(out.shape), "bytes_per_pixel": model.bytes_per_pixel()}))
+"""
+
+
+def quality(scenes: int) -> None:
+    """PSNR and throughput of every upscaler on held-out 128 -> 512 scenes."""
+    pairs = []
+    for seed in range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + scenes):
+        sample = make_sample(seed, 512, low_size=128)
+        assert sample.low_image is not None
+        pairs.append((sample.low_image, sample.image))
+    print(f"held-out scenes 128 -> 512 px ({scenes}):")
+    for name in UPSCALERS:
+        upscale_image(pairs[0][0], name, 4)  # warm-up
+        start = time.perf_counter()
+        scores = [psnr(upscale_image(low, name, 4), truth) for low, truth in pairs]
+        seconds = time.perf_counter() - start
+        print(f"  {name:<11} PSNR {np.mean(scores):6.2f} dB   {scenes * 512 * 512 / 1e6 / seconds:7.2f} MP/s out")
+
+
+def overhead() -> None:
+    """Tiled over whole-image time at 512 -> 2048: the best of 5 runs each, interleaved so load from
+    other processes hits both alike."""
+    image = make_sample(HELDOUT_SEEDS.start, 2048, low_size=512).low_image
+    assert image is not None
+    times: dict[int, list[float]] = {4096: [], OVERHEAD_TILE: []}
+    outs: dict[int, np.ndarray] = {}
+    for _ in range(5):
+        for tile in times:
+            start = time.perf_counter()
+            outs[tile] = upscale_image(image, "atelier-x4", 4, tile=tile)
+            times[tile].append(time.perf_counter() - start)
+    whole, tiled = min(times[4096]), min(times[OVERHEAD_TILE])
+    ref, out = outs[4096], outs[OVERHEAD_TILE]
+    diff = np.abs(out.astype(np.int16) - ref)
+    ratio = tiled / whole
+    print(f"tiling overhead 512 -> 2048: whole {whole:.2f} s, {OVERHEAD_TILE} px tiles {tiled:.2f} s: "
+          f"{ratio:.2f}x ({'within' if ratio <= 1.15 else 'OVER'} the 1.15x target); "
+          f"max |diff| {diff.max()}, mean {diff.mean():.4f}")
+
+
+def peak(tile: int) -> None:
+    """Peak RSS growth of a tiled 1024 -> 4096 upscale, in a fresh process, against the stated bound."""
+    run = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(tile)], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    ok = result["growth"] <= result["bound"]
+    print(f"peak memory 1024 -> 4096 px, {tile} px tiles (CPU): RSS growth {result['growth'] / MIB:.0f} MiB, "
+          f"bound {result['bound'] / MIB:.0f} MiB ({'within' if ok else 'OVER'} the bound; "
+          f"a whole-image run would need about {result['bytes_per_pixel'] * 1024**2 / MIB:.0f} MiB "
+          f"for the model alone)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, default=20, help="held-out scenes for PSNR and throughput")
+    parser.add_argument("--tile", type=int, default=256, help="tile side (input px) for the peak-memory run")
+    args = parser.parse_args()
+    quality(args.scenes)
+    overhead()
+    peak(args.tile)
+
+
+if __name__ == "__main__":
+    main()
