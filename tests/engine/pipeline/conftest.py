@@ -29,3 +29,31 @@ def engine(tiny_models, tiny_resources) -> Engine:  # type: ignore[no-untyped-de
     """A CPU engine whose store holds the tiny models (folders and single files)."""
     root = tiny_models[Family.SD1].folder.parent
     return Engine(device="cpu", store=ModelStore.with_roots([root]), resources=tiny_resources)
+
+
+# ---- the built-in shapes model (a real trained 128 px model) ---------------------------------
+
+SHAPES_PROMPT = "a large red star at the top left and a blue ring at the bottom right on a yellow background"
+
+
+@pytest.fixture(scope="module")
+def shapes_engine() -> Engine:
+    """A CPU engine that sees no user models: jobs run on the built-in model."""
+    return Engine(device="cpu", store=ModelStore.with_roots([]))
+
+
+@pytest.fixture(scope="module")
+def base_job() -> Job:
+    """A fast 128 px job on the built-in model (8 Euler steps)."""
+    from engine.pipeline import builtin_model
+
+    folder = builtin_model()
+    assert folder is not None
+    return Job(model=ModelRef(path=str(folder)), prompt=SHAPES_PROMPT, seed=1, steps=8, sampler="euler",
+               schedule="flow_shift", cfg_scale=4.0, width=128, height=128)
+
+
+@pytest.fixture(scope="module")
+def base_image(shapes_engine: Engine, base_job: Job) -> Any:
+    """The base job's image, (128, 128, 3) uint8."""
+    return shapes_engine.run(base_job)[0].image

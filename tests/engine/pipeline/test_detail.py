@@ -18,7 +18,7 @@ from engine.detect.registry import DEFAULT_DETECTOR
 from engine.metadata import metadata_texts, parse_parameters, read_image_settings
 from engine.models import ModelStore
 from engine.paths import HOME_ENV
-from engine.pipeline import Cancelled, CancelToken, Engine, Progress, builtin_model
+from engine.pipeline import Cancelled, CancelToken, Engine, Progress
 from engine.pipeline.decode import decode_image
 from engine.pipeline.detail import (
     DetailCrop,
@@ -32,11 +32,11 @@ from engine.pipeline.detail import (
 from engine.pipeline.img2img import encode_init
 from engine.pipeline.inpaint import CropRegion
 from engine.pipeline.jobs import JobPixels
-from engine.settings import DetailPass, Job, ModelRef
+from engine.settings import DetailPass, Job
 from engine.settings.job import MAX_SEED
 from studio.cli import main
 
-PROMPT = "a large red star at the top left and a blue ring at the bottom right on a yellow background"
+from tests.engine.pipeline.conftest import SHAPES_PROMPT as PROMPT
 SHAPES = DetailPass(detector="shapes", denoise=0.6, min_score=0.25, padding=8, dilation=2, mask_blur=3,
                     working_size=128)
 
@@ -132,24 +132,6 @@ def test_the_default_detector_is_a_registered_one() -> None:
 
 
 # ---- the pass on the built-in model ----------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def shapes_engine() -> Engine:
-    return Engine(device="cpu", store=ModelStore.with_roots([]))
-
-
-@pytest.fixture(scope="module")
-def base_job() -> Job:
-    folder = builtin_model()
-    assert folder is not None
-    return Job(model=ModelRef(path=str(folder)), prompt=PROMPT, seed=1, steps=8, sampler="euler",
-               schedule="flow_shift", cfg_scale=4.0, width=128, height=128)
-
-
-@pytest.fixture(scope="module")
-def base_image(shapes_engine: Engine, base_job: Job) -> np.ndarray:
-    return shapes_engine.run(base_job)[0].image
-
 
 def _masks(image: np.ndarray, settings: DetailPass) -> tuple[list[DetailCrop], np.ndarray]:
     """The detections a pass finds on `image`, their crops and the union of their masks' support."""

@@ -11,7 +11,6 @@ import pytest
 from engine.detect import Detection, DetectorError
 from engine.face import align_face, find_faces, pasted_alpha
 from engine.face.similarity import apply_affine
-from engine.models import ModelStore
 from engine.pipeline import Engine, builtin_model
 from engine.pipeline.decode import decode_image
 from engine.pipeline.detail import DetailRunner, open_detectors
@@ -29,11 +28,6 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()  # (512, 512, 3) uint8
-
-
-@pytest.fixture(scope="module")
-def shapes_engine() -> Engine:
-    return Engine(device="cpu", store=ModelStore.with_roots([]))
 
 
 @pytest.fixture(scope="module")

@@ -11,34 +11,15 @@ import pytest
 from PIL import Image
 
 from engine.metadata import metadata_texts, parse_parameters, read_image_settings
-from engine.models import ModelStore
 from engine.paths import HOME_ENV
-from engine.pipeline import Cancelled, CancelToken, Engine, GenerationError, Progress, builtin_model
+from engine.pipeline import Cancelled, CancelToken, Engine, GenerationError, Progress
 from engine.pipeline.hires import hires_size, tile_side
 from engine.pipeline.tiled_img2img import blend_weights, seam_bands, tile_plan, tile_regions, tile_starts
-from engine.settings import Job, ModelRef, Upscale
+from engine.settings import Job, Upscale
 from engine.upscale import upscale_image
 from studio.cli import main
 
-PROMPT = "a large red star at the top left and a blue ring at the bottom right on a yellow background"
-
-
-@pytest.fixture(scope="module")
-def shapes_engine() -> Engine:
-    return Engine(device="cpu", store=ModelStore.with_roots([]))
-
-
-@pytest.fixture(scope="module")
-def base_job() -> Job:
-    folder = builtin_model()
-    assert folder is not None
-    return Job(model=ModelRef(path=str(folder)), prompt=PROMPT, seed=1, steps=8, sampler="euler",
-               schedule="flow_shift", cfg_scale=4.0, width=128, height=128)
-
-
-@pytest.fixture(scope="module")
-def base_image(shapes_engine: Engine, base_job: Job) -> np.ndarray:
-    return shapes_engine.run(base_job)[0].image
+from tests.engine.pipeline.conftest import SHAPES_PROMPT as PROMPT
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> float:

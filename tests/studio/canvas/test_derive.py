@@ -25,6 +25,7 @@ def test_canny_dialog_previews_live_while_the_thresholds_move(qtbot) -> None:
     dialog = DeriveDialog(faint, "canny")
     qtbot.addWidget(dialog)
     low, high = dialog.form.widgets["low"], dialog.form.widgets["high"]
+    assert isinstance(high, QSpinBox) and high.maximum() == 500
     assert isinstance(low, QSpinBox) and (low.minimum(), low.maximum()) == (0, 500)
     assert dialog.params() == CannyParams()
     np.testing.assert_array_equal(dialog.control(), canny(faint, CannyParams()))
