@@ -22,6 +22,7 @@ from studio.canvas.imaging import qimage_to_rgba
 from studio.canvas.layers import composite
 from studio.canvas.view import CanvasView
 from studio.faces import FaceAlignController
+from studio.upscale import UpscaleController
 
 if TYPE_CHECKING:
     from engine.detect.boxes import Detection
@@ -82,6 +83,10 @@ class DetectionController(QObject):
         self.faces = FaceAlignController(canvas, bridge, parent)
         self.faces.status_message.connect(self.status_message)
         self.faces.failed.connect(self.failed)
+        # Upscale… (Tools menu) shares the window's wiring the same way.
+        self.upscale = UpscaleController(canvas, bridge, parent)
+        self.upscale.status_message.connect(self.status_message)
+        self.upscale.failed.connect(self.failed)
         bridge.result.connect(self._on_result)
         bridge.error.connect(self._on_error)
         bridge.finished.connect(self._on_finished)
@@ -151,8 +156,8 @@ class DetectionController(QObject):
         return self._job
 
     def owns(self, job_id: int) -> bool:
-        """Whether a bridge job is this controller's or Align Faces' (the window leaves its signals to them)."""
-        return job_id in self._jobs or self.faces.owns(job_id)
+        """Whether a bridge job is this controller's, Align Faces' or Upscale's (the window leaves it to them)."""
+        return job_id in self._jobs or self.faces.owns(job_id) or self.upscale.owns(job_id)
 
     def set_visible(self, visible: bool) -> None:
         """Show or hide the overlay."""

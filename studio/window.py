@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
             tools.addAction(action)
         tools.addSeparator()
         self.detection.fill_menu(tools.addMenu("&Detect"))
+        tools.addAction(self.detection.upscale.use_history(self.history, self.history_panel.selected))
         gen = bar.addMenu("&Generate")
         self.generate_action = self._action(gen, "&Generate", self.generate, "Ctrl+Return")
         self.cancel_action = self._action(gen, "&Cancel", self.cancel, "Escape")

@@ -1,4 +1,4 @@
-"""The Sampler dock: sampler, schedule, steps, CFG, size, denoise strength and the detail pass."""
+"""The Sampler dock: sampler, schedule, steps, CFG, size, denoise strength, the hires fix and the detail pass."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from engine.settings.job import MAX_SIDE, SIZE_MULTIPLE
 from studio.models.job_model import JobModel
 from studio.panels.binding import bind_choice, bind_float, bind_int
 from studio.panels.detail import DetailGroup
+from studio.panels.hires import HiresGroup
 
 SAMPLER_TIPS = {
     "euler": "First-order ODE solver; a fast, predictable baseline.",
@@ -73,5 +74,7 @@ class SamplerPanel(QWidget):
         form.addRow("CFG scale", self.cfg)
         form.addRow("Size", size)
         form.addRow("Denoise", self.denoise)
+        self.hires = HiresGroup(model)
+        form.addRow(self.hires)
         self.detail = DetailGroup(model)
         form.addRow(self.detail)

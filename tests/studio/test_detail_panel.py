@@ -56,3 +56,32 @@ def test_the_align_faces_box_edits_the_first_pass_and_follows_it(qtbot) -> None:
     assert not group.align.isChecked()
     model.set_job(Job(detail=(DetailPass("haar-face", align_faces=True),)))
     assert group.align.isChecked() and group.detector.currentData() == "haar-face"
+
+
+def test_the_hires_group_edits_the_jobs_upscale_and_follows_it(qtbot) -> None:  # type: ignore[no-untyped-def]
+    from engine.pipeline.hires import LATENT_UPSCALERS
+    from engine.settings import Upscale
+    from engine.upscale import UPSCALERS
+
+    model = JobModel()
+    panel = SamplerPanel(model)
+    qtbot.addWidget(panel)
+    group = panel.hires
+    assert not group.isChecked() and model.job.upscale is None
+    assert [group.upscaler.itemData(i) for i in range(group.upscaler.count())] == [*UPSCALERS, *LATENT_UPSCALERS]
+    group.setChecked(True)
+    assert model.job.upscale == Upscale("lanczos", 2.0, denoise=0.5)
+    group.upscaler.setCurrentIndex(group.upscaler.findData("latent (bicubic)"))
+    group.scale.setValue(1.5)
+    group.denoise.setValue(0.6)
+    group.steps.setValue(12)
+    assert model.job.upscale == Upscale("latent (bicubic)", 1.5, "latent", denoise=0.6, steps=12)
+    group.setChecked(False)
+    assert model.job.upscale is None
+    model.set_job(Job(upscale=Upscale("atelier-x4", 4.0, tile_size=256, denoise=0.3, steps=8)))
+    assert group.isChecked() and group.upscaler.currentData() == "atelier-x4"
+    assert (group.scale.value(), group.denoise.value(), group.steps.value()) == (4.0, 0.3, 8)
+    group.denoise.setValue(0.35)  # the tile size from the loaded job is kept
+    assert model.job.upscale == Upscale("atelier-x4", 4.0, "pixel", 256, denoise=0.35, steps=8)
+    model.set_job(Job())
+    assert not group.isChecked()
