@@ -126,7 +126,9 @@ def _run_tile(model: TileModel, image: np.ndarray, ys: Span, xs: Span, scale: in
     crop = image[ys.start:ys.start + ys.length, xs.start:xs.start + xs.length]
     x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div(255)[None].to(device)  # (1, 3, h, w)
     with torch.no_grad():
-        y = model(x).clamp(0, 1)[0].permute(1, 2, 0).mul(255).float().cpu().numpy()  # (s h, s w, 3)
+        out = model(x).float()[0]  # (3, s h, s w)
+        out.clamp_(0, 1).mul_(255)  # in place: a tile-sized temporary less per step
+        y = out.cpu().permute(1, 2, 0).numpy()  # (s h, s w, 3), a view
     if y.shape[:2] != (ys.length * scale, xs.length * scale):
         raise ValueError(f"the model turned a {ys.length}x{xs.length} tile into {y.shape[0]}x{y.shape[1]}, "
                          f"not x{scale}")
@@ -163,6 +165,9 @@ def tiled_upscale(model: TileModel, image: np.ndarray, scale: int, tile: int, de
             if on_tile is not None:
                 on_tile(done, total)
         final = rows[r + 1].start * scale - top if r + 1 < len(rows) else len(band)  # later rows add nothing above
-        out[top:top + final] = np.clip(np.rint(band[:final]), 0, 255).astype(np.uint8)
+        done_rows = band[:final]  # rounded and clipped in place: no band-sized temporaries
+        np.rint(done_rows, out=done_rows)
+        np.clip(done_rows, 0, 255, out=done_rows)
+        out[top:top + final] = done_rows  # exact: whole numbers in 0..255
         carry = band[final:]
     return out
