@@ -11,6 +11,10 @@ Run: python benchmarks/upscale.py [--scenes 20] [--tile 256]
   (resource.getrusage ru_maxrss, which sees torch's and numpy's allocations alike, unlike tracemalloc),
   measured in a fresh subprocess over the current RSS (/proc/self/statm, so Linux only) after loading the
   model, making the input and warming up on a small image; this over-counts, never under-counts; checked against engine.upscale.tiling.tiled_peak_bound.
+- User model files at their released sizes (random weights: speed does not depend on them): ESRGAN /
+  Real-ESRGAN x4plus (RRDBNet, 64 features, 23 blocks) and realesr-general-x4v3 (SRVGGNetCompact, 64
+  features, 32 convs), saved as .safetensors and run through upscale_image on a 192 px input with
+  128 px tiles: output megapixels per second, and the tile size picked from free memory.
 """
 
 from __future__ import annotations
@@ -102,14 +106,48 @@ def peak(tile: int) -> None:
           f"for the model alone)")
 
 
+def user_models() -> None:
+    """Throughput of released-size ESRGAN-family networks loaded from files, tiled."""
+    import tempfile
+
+    import torch
+    from safetensors.torch import save_file
+
+    from engine.upscale.esrgan import RRDBNet
+    from engine.upscale.model_file import load_upscaler_file
+    from engine.upscale.srvgg import SRVGGNetCompact
+    from engine.upscale.tiling import auto_tile
+
+    image = make_sample(HELDOUT_SEEDS.start, 768, low_size=192).low_image
+    assert image is not None
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, net in (("RealESRGAN_x4plus (RRDBNet 64x23)", RRDBNet()),
+                          ("realesr-general-x4v3 (SRVGG 64x32)", SRVGGNetCompact(3, 64, 32, 4))):
+            path = Path(tmp) / "model.safetensors"
+            save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+            model = load_upscaler_file(path)
+            upscale_image(image[:64, :64], path, 4, tile=128)  # warm-up
+            start = time.perf_counter()
+            out = upscale_image(image, path, 4, tile=128)
+            seconds = time.perf_counter() - start
+            print(f"  {name:<36} {out.shape[0] * out.shape[1] / 1e6 / seconds:6.3f} MP/s out "
+                  f"({seconds:.1f} s for 192 -> 768 px); auto tile on this CPU: "
+                  f"{auto_tile(model.bytes_per_pixel, torch.device('cpu'))} px")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=20, help="held-out scenes for PSNR and throughput")
     parser.add_argument("--tile", type=int, default=256, help="tile side (input px) for the peak-memory run")
+    parser.add_argument("--skip-user-models", action="store_true", help="skip the released-size ESRGAN-family runs")
     args = parser.parse_args()
     quality(args.scenes)
     overhead()
     peak(args.tile)
+    if not args.skip_user_models:
+        print("user model files (CPU, random weights at released sizes):")
+        user_models()
 
 
 if __name__ == "__main__":

@@ -52,8 +52,9 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hires fix: upscale each image by SCALE, then repaint it by img2img at DENOISE with "
                         "its seed (default 0: only upscale); large targets are repainted in tiles")
     parser.add_argument("--hires-upscaler", metavar="NAME",
-                        help=f"the hires upscaler (default {Upscale().upscaler}): lanczos, bicubic, atelier-x4, "
-                        "or a latent one (Latent, 'Latent (bicubic)', 'Latent (nearest-exact)', ...)")
+                        help=f"the hires upscaler (default {Upscale().upscaler}): lanczos, bicubic, atelier-x4, an "
+                        "ESRGAN-family model file (its path, or its name in the models folder), or a latent one "
+                        "(Latent, 'Latent (bicubic)', 'Latent (nearest-exact)', ...)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output PNG")
 
 

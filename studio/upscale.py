@@ -100,6 +100,7 @@ class UpscaleController(QObject):
         self._job: int | None = None
         self._jobs: set[int] = set()  # every run's id: their signals may arrive after `finished`
         self._request: UpscaleRequest | None = None
+        self.upscaler_files: tuple[tuple[str, str, str], ...] = ()  # (name, path, architecture) from the last scan
         self.upscale_action = QAction("&Upscale…", self)
         self.upscale_action.setToolTip("Upscale the canvas or the selected History image into a new layer")
         self.upscale_action.triggered.connect(lambda *_: self.open_dialog())
@@ -113,6 +114,10 @@ class UpscaleController(QObject):
         """Record results in `history`; `selected` gives the History image to upscale. Returns the action."""
         self._history, self._selected = history, selected
         return self.upscale_action
+
+    def set_upscaler_files(self, files: tuple[tuple[str, str, str], ...]) -> None:
+        """The upscaler model files a models scan found, (name, path, architecture): the dialog lists them."""
+        self.upscaler_files = files
 
     @property
     def running(self) -> bool:

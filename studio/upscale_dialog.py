@@ -3,11 +3,12 @@ progress bar follows the tiles and Cancel stops the run. It closes when the run 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
-                               QHBoxLayout, QProgressBar, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QProgressBar, QPushButton, QSpinBox, QWidget)
 
 from engine.upscale import UPSCALERS
 from engine.upscale.tiling import MAX_TILE, MIN_TILE
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from studio.upscale import UpscaleController, UpscaleRequest
 
 DEFAULT_TILE = 256  # what the tile box shows when "auto" is turned off
+MODEL_FILTER = "Upscaler models (*.safetensors *.pth *.pt *.ckpt *.bin)"
 
 
 class UpscaleDialog(QDialog):
@@ -32,8 +34,15 @@ class UpscaleDialog(QDialog):
         self.source.model().item(1).setEnabled(has_history_image)  # type: ignore[attr-defined]
         self.upscaler = QComboBox()
         for name, spec in UPSCALERS.items():
-            self.upscaler.addItem(name, name)
-            self.upscaler.setItemData(self.upscaler.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole)
+            self._add_upscaler(name, name, spec.summary)
+        for name, path, architecture in controller.upscaler_files:  # from the models folders
+            self._add_upscaler(name, path, f"{path}\n{architecture}")
+        self.browse = QPushButton("File…", toolTip="Use an upscaler model file: ESRGAN / Real-ESRGAN (RRDBNet) or "
+                                  "Real-ESRGAN compact (SRVGGNetCompact), .safetensors or .pth")
+        self.browse.clicked.connect(self.choose_file)
+        upscaler_row = QHBoxLayout()
+        upscaler_row.addWidget(self.upscaler, 1)
+        upscaler_row.addWidget(self.browse)
         self.scale = QDoubleSpinBox(minimum=1.0, maximum=8.0, value=2.0, singleStep=0.5, decimals=2, suffix="×",
                                     toolTip="How many times larger the result is.")
         self.auto_tile = QCheckBox("Auto", checked=True, toolTip="Pick the tile size from free memory.")
@@ -49,13 +58,27 @@ class UpscaleDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
         form.addRow("Source", self.source)
-        form.addRow("Upscaler", self.upscaler)
+        form.addRow("Upscaler", upscaler_row)
         form.addRow("Scale", self.scale)
         form.addRow("Tile size", tile_row)
         form.addRow(self.progress)
         form.addRow(self.buttons)
         controller.progress.connect(self._on_progress)
         controller.running_changed.connect(self._on_running)
+
+    def _add_upscaler(self, label: str, data: str, tip: str) -> None:
+        self.upscaler.addItem(label, data)
+        self.upscaler.setItemData(self.upscaler.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+
+    def choose_file(self, path: str | None = None) -> None:
+        """Add an upscaler model file to the list and select it (`path`, else one picked in a file dialog)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Upscaler model file", "", MODEL_FILTER)
+        if not path:
+            return
+        if self.upscaler.findData(path) < 0:
+            self._add_upscaler(Path(path).stem, path, path)
+        self.upscaler.setCurrentIndex(self.upscaler.findData(path))
 
     def request(self) -> UpscaleRequest:
         """The settings as shown."""
@@ -70,7 +93,7 @@ class UpscaleDialog(QDialog):
             return
         self.progress.setRange(0, 0)  # busy until the first tile
         self.progress.setVisible(True)
-        for widget in (self.source, self.upscaler, self.scale, self.auto_tile, self.tile):
+        for widget in (self.source, self.upscaler, self.browse, self.scale, self.auto_tile, self.tile):
             widget.setEnabled(False)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(False)
 

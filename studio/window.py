@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from engine import __version__
 from engine.metadata import MetadataError, read_image_settings, save_png
+from engine.models.detect import ModelKind
 from engine.paths import user_models_dir
 from engine.pipeline.inputs import CANVAS_REF, ImageInputs
 from engine.pipeline.progress import GeneratedImage, Progress
@@ -425,6 +426,9 @@ class MainWindow(QMainWindow):
         if self._scan_models is not None:
             scan, folders = self._scan_models()
             self.models_panel.set_scan(scan, folders)  # type: ignore[arg-type]
+            upscalers = scan.of_kind(ModelKind.UPSCALER)
+            self.detection.upscale.set_upscaler_files(tuple((e.name, str(e.path), e.architecture) for e in upscalers))
+            self.sampler_panel.hires.set_upscaler_files(tuple((e.name, f"{e.path}\n{e.architecture}") for e in upscalers))
             if self._first_run and self.job_model.job.model.path is None:
                 # Nothing remembered and nothing chosen yet: start with the default model and its settings.
                 self.models_panel.choose_default()

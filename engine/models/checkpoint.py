@@ -5,6 +5,7 @@ is refused with instructions to convert it."""
 from __future__ import annotations
 
 import pickle
+import struct
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ def _torch_load(path: Path) -> Any:
             raise _unsafe(path, needs_code[0]) from None
         detail = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln), text.splitlines()[0])
         raise ModelLoadError(path, f"corrupt or truncated pickle checkpoint ({detail})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error, IndexError, KeyError,
+            TypeError) as exc:  # what a weights-only load of damaged bytes raises varies with where they break
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(path, f"corrupt or truncated checkpoint ({msg})") from None
 
@@ -106,7 +108,7 @@ def _tensors_of(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     """The flat name -> tensor dict inside a loaded pickle checkpoint."""
     if not isinstance(obj, Mapping):
         raise ModelLoadError(path, f"holds a {type(obj).__name__}, not a dictionary of tensors")
-    for wrapper in ("state_dict", "model", "params", "params_ema"):
+    for wrapper in ("state_dict", "model", "params_ema", "params"):  # BasicSR: the EMA weights are the ones to use
         inner = obj.get(wrapper)
         if isinstance(inner, Mapping) and any(isinstance(v, torch.Tensor) for v in inner.values()):
             obj = inner

@@ -36,7 +36,7 @@ from engine.pipeline.hires import HiresRunner, check_upscale, native_size
 from engine.pipeline.inputs import ImageInputs
 from engine.pipeline.jobs import JobRun, ProgressFn, read_pixels, run_job
 from engine.pipeline.progress import GeneratedImage
-from engine.pipeline.resolve import resolve_controlnet, resolve_lora, resolve_model
+from engine.pipeline.resolve import resolve_controlnet, resolve_lora, resolve_model, resolve_upscaler
 from engine.sampling import CancelToken
 from engine.settings import Job, ModelRef
 
@@ -150,6 +150,9 @@ class Engine:
         bad inputs and GenerationError saying what to change.
         """
         check_upscale(job)
+        upscaler = None
+        if job.upscale is not None and job.upscale.mode == "pixel":  # a name or path that is wrong fails first
+            upscaler = self._resolve(lambda scan: resolve_upscaler(job.upscale.upscaler, scan, base_dir))
         pixels = read_pixels(job, inputs, base_dir)
         with open_detectors(job.detail) as detectors:  # an unknown detector fails before the model loads
             model, ref = self.load(job.model, base_dir)
@@ -159,7 +162,8 @@ class Engine:
             # The detail passes repaint on the model just loaded, inside the same LoRA patch.
             finish = DetailRunner(run, detectors, progress=progress, cancel=cancel) if job.detail else None
             hires = None if job.upscale is None else HiresRunner(
-                run, native_size(read_card(Path(ref.path)).recommended, model.family), progress=progress, cancel=cancel)
+                run, native_size(read_card(Path(ref.path)).recommended, model.family), progress=progress, cancel=cancel,
+                upscaler=upscaler)
             try:
                 with self._loras(job, model, base_dir):
                     return run_job(run, progress=progress, cancel=cancel, finish=finish, hires=hires)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -29,7 +30,7 @@ from engine.pipeline.tiled_img2img import tile_plan, tiled_img2img, tiled_runs
 from engine.sampling import CancelToken
 from engine.settings import Job, Upscale
 from engine.settings.job import SIZE_MULTIPLE
-from engine.upscale import UPSCALERS, upscale_image
+from engine.upscale import upscale_image
 
 # A1111's latent upscalers: name (lower case) -> (torch interpolation mode, antialias).
 LATENT_UPSCALERS: Mapping[str, tuple[str, bool]] = MappingProxyType({
@@ -59,8 +60,6 @@ def check_upscale(job: Job) -> None:
                                   "image until the img2img pass repaints them (use pixel mode to only upscale)")
     elif latent:
         raise GenerationError(f"{up.upscaler!r} upscales latents: set the upscale mode to 'latent'")
-    elif up.upscaler not in UPSCALERS:
-        raise GenerationError(f"unknown upscaler {up.upscaler!r}; choose one of: {', '.join(UPSCALERS)}")
     if up.denoise > 0.0 and job.inpaint is not None:
         raise GenerationError("the hires fix repaints the whole image, not an inpaint mask: remove the upscale "
                               "(or its denoise) from an inpainting job")
@@ -115,10 +114,11 @@ class HiresRunner:
     """Upscales and repaints each pass's images (run_job's `hires`)."""
 
     def __init__(self, run: JobRun, native: tuple[int, int], *, progress: ProgressFn | None = None,
-                 cancel: CancelToken | None = None) -> None:
+                 cancel: CancelToken | None = None, upscaler: str | Path | None = None) -> None:
         if run.job.upscale is None:
             raise ValueError("HiresRunner needs a job with an upscale")
         self.run, self.native, self.progress, self.cancel = run, native, progress, cancel
+        self.upscaler = upscaler if upscaler is not None else run.job.upscale.upscaler  # a model file: its path
         self.multiple = math.lcm(size_multiple(run.model), SIZE_MULTIPLE)
         self.factor = 2 ** (len(run.model.vae.config.block_out_channels) - 1)
 
@@ -154,8 +154,11 @@ class HiresRunner:
             init_latents = upscale_latents(latents, h // self.factor, w // self.factor, up.upscaler)
             image = resize(item.image, w, h)  # what a tiled pass's seam bands and previews start from
         else:
-            image = upscale_image(item.image, up.upscaler, up.scale, tile=up.tile_size, device=str(self.run.device),
-                                  on_tile=self._on_tile(stage(-1, f"upscale {up.upscaler}")), cancel=self.cancel)
+            # tile_size is the img2img pass's tile when there is a pass, else the upscaler's (memory) tile
+            image = upscale_image(item.image, self.upscaler, up.scale, tile=None if runs else up.tile_size,
+                                  device=str(self.run.device),
+                                  on_tile=self._on_tile(stage(-1, f"upscale {Path(up.upscaler).name}")),
+                                  cancel=self.cancel)
             if runs == 0:
                 return image  # a plain upscale: no pass, so not even the VAE's round trip changes it
             image = fit_image(image, w, h)

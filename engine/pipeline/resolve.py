@@ -9,6 +9,7 @@ from engine.models import FAMILY_SPECS, Family, ModelEntry, ModelKind, ModelNotF
 from engine.paths import builtin_models_dir
 from engine.pipeline.errors import NoModelError
 from engine.settings import ControlUnit, ModelRef
+from engine.upscale import UPSCALERS
 
 BUILTIN_NAME = "builtin"
 
@@ -116,3 +117,20 @@ def resolve_lora(text: str, scan: Callable[[], ScanResult], base_dir: Path | Non
         if entry is not None:
             return entry.path
     raise ModelNotFoundError(path, "the LoRA in the settings does not exist")
+
+
+def resolve_upscaler(text: str, scan: Callable[[], ScanResult], base_dir: Path | None = None) -> str | Path:
+    """A pixel upscaler as upscale_image takes it: a built-in's name as is, else the model file its
+    path or its name in the store (an upscaler file in the models folder) points to."""
+    if text in UPSCALERS:
+        return text
+    path = _path(text, base_dir)
+    if path.is_file():
+        return path
+    if _looks_like_name(text):
+        entry = _by_name(scan().of_kind(ModelKind.UPSCALER), text)
+        if entry is not None:
+            return entry.path
+        raise ModelNotFoundError(Path(text), f"no upscaler has this name: choose one of {', '.join(UPSCALERS)}, "
+                                             "an upscaler file in the models folder, or a model file's path")
+    raise ModelNotFoundError(path, "the upscaler model file in the settings does not exist")

@@ -86,6 +86,8 @@ class Upscale:
     upscaler: str = "lanczos"
     scale: float = bounded(2.0, ge=1.0, le=8.0)
     mode: Literal["pixel", "latent"] = "pixel"
+    # px per tile side: of the img2img pass when denoise > 0 (None: the model's native size once the
+    # target exceeds twice its area), else of a model upscaler's run (None: from free memory)
     tile_size: int | None = None
     denoise: float = bounded(0.0, ge=0.0, le=1.0)
     steps: int = bounded(0, ge=0, le=1000, doc="0 = the job's own step count")

@@ -10,9 +10,6 @@ from pathlib import Path
 from engine.upscale.registry import UPSCALERS, UpscalerError
 
 DEFAULT_UPSCALER = "atelier-x4"
-# Why --model is refused: spandrel, which reads ESRGAN-family files, imports torchvision on import.
-USER_MODELS_UNSUPPORTED = ("user upscaler model files (ESRGAN, Real-ESRGAN, SRVGG) are not supported yet: "
-                           "their loader (spandrel) needs torchvision, which this build of Atelier does not ship")
 
 
 def _scale(text: str) -> float:
@@ -36,8 +33,9 @@ def _upscale(args: argparse.Namespace) -> int:
     from engine.settings.job import Upscale
     from engine.upscale.registry import upscale_image
 
-    if args.model is not None:
-        raise UpscalerError(f"{args.model}: {USER_MODELS_UNSUPPORTED}")
+    if args.model is not None and args.upscaler is not None:
+        raise UpscalerError("give either --upscaler NAME or --model FILE, not both")
+    upscaler = str(args.model) if args.model is not None else args.upscaler or DEFAULT_UPSCALER
     image = read_rgb(Path(args.image))
     try:
         settings = read_image_settings(Path(args.image))
@@ -45,11 +43,11 @@ def _upscale(args: argparse.Namespace) -> int:
     except MetadataError:
         job = None  # a plain image: nothing to keep
     if job is not None:  # built first, so a setting the job cannot record fails before the work
-        job = dataclasses.replace(job, upscale=Upscale(upscaler=args.upscaler, scale=args.scale, tile_size=args.tile))
+        job = dataclasses.replace(job, upscale=Upscale(upscaler=upscaler, scale=args.scale, tile_size=args.tile))
     bar = TextProgressBar(sys.stderr)
-    label = f"upscale {args.upscaler} x{args.scale:g}, tiles"
+    label = f"upscale {Path(upscaler).name} x{args.scale:g}, tiles"
     try:
-        out = upscale_image(image, args.upscaler, args.scale, tile=args.tile, device=args.device,
+        out = upscale_image(image, upscaler, args.scale, tile=args.tile, device=args.device,
                             on_tile=lambda done, total: bar(Progress(done, total, label=label)))
     except Cancelled as exc:
         raise UpscalerError(str(exc)) from exc
@@ -67,16 +65,17 @@ def add_upscale_command(subparsers: "argparse._SubParsersAction[argparse.Argumen
     """Register `upscale` on the command line's subparser set."""
     names = "; ".join(f"{name}: {spec.summary}" for name, spec in UPSCALERS.items())
     cmd = subparsers.add_parser(
-        "upscale", help="upscale an image (Lanczos, bicubic or the built-in x4 model, tiled)",
+        "upscale", help="upscale an image (Lanczos, bicubic, the built-in x4 model or an ESRGAN-family file, tiled)",
         description="Upscale an image file by a factor and write a PNG. A model upscaler runs in "
         "overlapping tiles (sized from free memory unless --tile is given) blended without seams. "
         "An image Atelier made keeps its settings, with the upscale recorded.",
     )
     cmd.add_argument("image", help="the image file")
     cmd.add_argument("--scale", type=_scale, required=True, metavar="N", help="upscale factor (>= 1; may be fractional)")
-    cmd.add_argument("--upscaler", default=DEFAULT_UPSCALER, metavar="NAME",
-                     help=f"{names} (default: {DEFAULT_UPSCALER})")
-    cmd.add_argument("--model", type=Path, metavar="FILE", help="a user upscaler model file (not supported yet)")
+    cmd.add_argument("--upscaler", metavar="NAME", help=f"{names} (default: {DEFAULT_UPSCALER})")
+    cmd.add_argument("--model", type=Path, metavar="FILE",
+                     help="an upscaler model file instead: ESRGAN / Real-ESRGAN (RRDBNet, x1/x2/x4) or Real-ESRGAN "
+                     "compact (SRVGGNetCompact) weights, .safetensors or weights-only .pth; fp16 on CUDA")
     cmd.add_argument("--tile", type=int, metavar="T", help="tile side in input px for a model (default: from free memory)")
     cmd.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     cmd.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png", help="where to write the PNG")

@@ -54,12 +54,18 @@ def check_tile(tile: int) -> int:
     return tile
 
 
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets of the tiles along one axis of `size` px: evenly spread, neighbours overlapping by >= `overlap`."""
+def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Start offsets of the tiles along one axis of `size` px: evenly spread on multiples of `align`,
+    neighbours overlapping by >= `overlap`; the last tile ends at the border (it is shorter than `tile`
+    by less than `align` when the border is not on a multiple)."""
     if size <= tile:
         return [0]
-    gaps = math.ceil((size - tile) / (tile - overlap))
-    return [round(k * (size - tile) / gaps) for k in range(gaps + 1)]
+    step = tile - overlap - (align if align > 1 else 0)  # rounding each start to `align` moves it < align
+    if step < 1:
+        raise ValueError(f"a tile of {tile} px cannot overlap its neighbours by {overlap} px on a {align} px grid")
+    gaps = math.ceil((size - tile) / step)
+    last = math.ceil((size - tile) / align) * align
+    return [round(k * (size - tile) / gaps / align) * align for k in range(gaps)] + [last]
 
 
 def _handover(x: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -67,15 +73,15 @@ def _handover(x: np.ndarray, centre: float, width: float) -> np.ndarray:
     return np.clip((centre + width / 2 - x) / width, 0.0, 1.0)
 
 
-def axis_spans(size: int, tile: int, overlap: int, scale: int) -> list[Span]:
+def axis_spans(size: int, tile: int, overlap: int, scale: int, align: int = 1) -> list[Span]:
     """The tiles along one axis with their output blend weights (which sum to one at every output px)."""
-    starts = tile_starts(size, tile, overlap)
-    length = min(tile, size)
+    starts = tile_starts(size, tile, overlap, align)
+    lengths = [min(tile, size - start) for start in starts]
     width = overlap / 2
     # hand-over window centres, in input px, between tile i and i + 1
-    centres = [(starts[i + 1] + starts[i] + length) / 2 for i in range(len(starts) - 1)]
+    centres = [(starts[i + 1] + starts[i] + lengths[i]) / 2 for i in range(len(starts) - 1)]
     spans = []
-    for i, start in enumerate(starts):
+    for i, (start, length) in enumerate(zip(starts, lengths)):
         x = (start * scale + np.arange(length * scale) + 0.5) / scale  # output px centres, in input px
         upper = _handover(x, centres[i], width) if i < len(centres) else np.ones_like(x)
         lower = _handover(x, centres[i - 1], width) if i > 0 else np.zeros_like(x)
@@ -83,10 +89,18 @@ def axis_spans(size: int, tile: int, overlap: int, scale: int) -> list[Span]:
     return spans
 
 
-def tile_count(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLAP) -> int:
+def tile_count(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLAP, align: int = 1) -> int:
     """How many tiles a tiled run over an input of this size makes."""
-    overlap = min(overlap, tile // 4)
-    return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
+    tile, overlap = _layout(tile, overlap, align)
+    return len(tile_starts(height, tile, overlap, align)) * len(tile_starts(width, tile, overlap, align))
+
+
+def _layout(tile: int, overlap: int, align: int) -> tuple[int, int]:
+    """(tile, overlap) as a run uses them: the tile rounded down to `align`, the overlap at most a quarter tile."""
+    if align < 1 or MIN_TILE % align:
+        raise ValueError(f"tile alignment must divide {MIN_TILE}, got {align}")
+    tile = check_tile(tile) // align * align
+    return tile, min(overlap, tile // 4)
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -138,17 +152,18 @@ def _run_tile(model: TileModel, image: np.ndarray, ys: Span, xs: Span, scale: in
 
 
 def tiled_upscale(model: TileModel, image: np.ndarray, scale: int, tile: int, device: torch.device, *,
-                  overlap: int = DEFAULT_OVERLAP, on_tile: Callable[[int, int], None] | None = None,
+                  overlap: int = DEFAULT_OVERLAP, align: int = 1, on_tile: Callable[[int, int], None] | None = None,
                   cancel: CancelToken | None = None, done_before: int = 0, total: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 -> (scale H, scale W, 3) uint8 by `model`, one overlapping tile at a time.
 
-    `on_tile(done, total)` follows each tile (`done_before`/`total` count tiles of earlier passes too);
+    Tiles start on multiples of `align` (a model that pixel-unshuffles by u needs u: its folding grid
+    must line up with the whole image's). `on_tile(done, total)` follows each tile (`done_before`/`total` count tiles of earlier passes too);
     `cancel` is checked before each tile and raises Cancelled, returning nothing."""
     height, width = image.shape[:2]
     if overlap < 4:
         raise ValueError(f"tile overlap must be at least 4 px, got {overlap}")
-    overlap = min(overlap, check_tile(tile) // 4)
-    rows, cols = (axis_spans(n, tile, overlap, scale) for n in (height, width))
+    tile, overlap = _layout(tile, overlap, align)
+    rows, cols = (axis_spans(n, tile, overlap, scale, align) for n in (height, width))
     total = total if total is not None else done_before + len(rows) * len(cols)
     out = np.empty((height * scale, width * scale, 3), np.uint8)
     carry = np.zeros((0, width * scale, 3), np.float32)  # the band above's unfinished rows: this band's first

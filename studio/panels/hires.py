@@ -17,6 +17,9 @@ from studio.models.job_model import JobModel
 DEFAULT_HIRES = Upscale(denoise=0.5)  # what checking the group starts from: upscale x2, then repaint half
 
 
+FILE_ROLE = Qt.ItemDataRole.UserRole + 1  # marks the entries that are upscaler files from a models scan
+
+
 def upscale_mode(upscaler: str) -> str:
     """The Upscale mode an upscaler runs in: "latent" for a latent upscaler, else "pixel"."""
     return "latent" if upscaler.lower() in LATENT_UPSCALERS else "pixel"
@@ -58,6 +61,23 @@ class HiresGroup(QGroupBox):
         self.scale.valueChanged.connect(self._commit)
         self.denoise.valueChanged.connect(self._commit)
         self.steps.valueChanged.connect(self._commit)
+
+    def set_upscaler_files(self, names: tuple[tuple[str, str], ...]) -> None:
+        """List the upscaler model files a models scan found, (store name, tooltip), after the built-in
+        pixel upscalers; the engine finds a file by its store name. The current choice is kept."""
+        current = self.upscaler.currentData()
+        with QSignalBlocker(self.upscaler):
+            for index in reversed(range(self.upscaler.count())):
+                if self.upscaler.itemData(index, FILE_ROLE):
+                    self.upscaler.removeItem(index)
+            for offset, (name, tip) in enumerate(names):
+                at = len(UPSCALERS) + offset
+                self.upscaler.insertItem(at, name, name)
+                self.upscaler.setItemData(at, tip, Qt.ItemDataRole.ToolTipRole)
+                self.upscaler.setItemData(at, True, FILE_ROLE)
+            if self.upscaler.findData(current) < 0:
+                self.upscaler.addItem(current, current)  # a file no longer there: still what the job says
+            self.upscaler.setCurrentIndex(self.upscaler.findData(current))
 
     def _show(self, upscale: Upscale | None) -> None:
         """Show the job's upscale: checked when there is one, its settings in the widgets."""

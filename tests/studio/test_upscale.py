@@ -95,3 +95,47 @@ def test_cancel_after_the_first_tile_leaves_canvas_and_history_alone(window: Mai
     assert window.history.rowCount() == 0
     assert window.statusBar().currentMessage().startswith("Upscale cancelled")
     qtbot.waitUntil(lambda: not isValid(dialog) or not dialog.isVisible())  # closed when the run ended
+
+
+def test_upscaler_files_from_a_models_scan_run_and_a_bad_one_is_reported(qtbot, tmp_path, settings) -> None:
+    from engine.models import ModelStore
+    from studio.panels.hires import FILE_ROLE
+    from tests.engine.upscale.test_model_file import basicsr_layout, rrdbnet, save
+    from tests.studio.conftest import no_generation
+
+    models = tmp_path / "models"
+    good = save(basicsr_layout(rrdbnet(1)), models / "upscalers" / "esrgan-x2.pth", "params_ema")
+    store = ModelStore.with_roots([models])
+    w = MainWindow(no_generation, settings, autosave_path=tmp_path / "rec" / "s.atelier",
+                   scan_models=lambda: (store.scan(), (str(models),)))
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    try:
+        w.rescan_models()
+        hires = w.sampler_panel.hires.upscaler
+        at = hires.findData("upscalers/esrgan-x2")
+        assert at == 3 and hires.itemData(at, FILE_ROLE)  # after lanczos, bicubic, atelier-x4; before the latents
+        _paint(w, QSize(40, 32), seed=3)
+        controller = w.detection.upscale
+        dialog = controller.open_dialog()
+        dialog.upscaler.setCurrentIndex(dialog.upscaler.findData(str(good)))
+        assert dialog.upscaler.currentText() == "upscalers/esrgan-x2"
+        dialog.scale.setValue(2.0)
+        with qtbot.waitSignal(controller.upscaled, timeout=30_000) as done:
+            dialog.buttons.accepted.emit()
+        assert done.args[0].job.upscale.upscaler == str(good) and done.args[0].image.shape == (64, 80, 3)
+        assert w.stack.canvas_size == QSize(80, 64)
+
+        bad = tmp_path / "broken.safetensors"
+        bad.write_bytes(b"\x00" * 100)
+        dialog = controller.open_dialog()
+        dialog.choose_file(str(bad))  # what the File… button adds
+        assert dialog.upscaler.currentText() == "broken"
+        with qtbot.waitSignal(controller.failed, timeout=30_000) as failed:
+            dialog.buttons.accepted.emit()
+        assert failed.args[0] == "Upscaling failed" and "broken.safetensors: corrupt or truncated" in failed.args[1]
+        assert w.stack.canvas_size == QSize(80, 64) and w.history.rowCount() == 1  # nothing lost or added
+    finally:
+        w.bridge.shutdown(5000)
+        w.autosaver.wait()

@@ -145,3 +145,51 @@ def test_render_records_hires_and_render_from_repeats_it(tmp_path: Path, monkeyp
     assert latent == Upscale(upscaler="Latent (nearest-exact)", mode="latent", denoise=0.6)
     assert main(["render", "--hires-upscaler", "bicubic", "-o", str(again)]) == 1
     assert "--hires-upscaler needs an upscale" in capsys.readouterr().err
+
+
+def test_hires_with_an_upscaler_file_from_the_models_folder(tmp_path: Path, base_job: Job,
+                                                            base_image: np.ndarray) -> None:
+    from engine.models import ModelNotFoundError, ModelStore
+    from tests.engine.upscale.test_model_file import save, srvgg
+
+    path = save(srvgg(2).state_dict(), tmp_path / "models" / "upscalers" / "compact-x2.safetensors")
+    engine = Engine(device="cpu", store=ModelStore.with_roots([tmp_path / "models"]))
+    job = base_job.replace(upscale=Upscale(upscaler="compact-x2", scale=2.0))
+    out = engine.run(job)[0].image  # denoise 0: the upscale alone
+    np.testing.assert_array_equal(out, upscale_image(base_image, path, 2.0))
+    by_path = engine.run(base_job.replace(upscale=Upscale(upscaler=str(path), scale=2.0)))[0].image
+    np.testing.assert_array_equal(by_path, out)
+    with pytest.raises(ModelNotFoundError, match="no upscaler has this name"):
+        engine.run(base_job.replace(upscale=Upscale(upscaler="4x-UltraSharp", scale=2.0)))
+
+
+def test_tiled_hires_gives_each_tile_its_crop_of_the_refitted_control_map(
+        shapes_engine: Engine, base_job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.pipeline.tiled_img2img as tiled
+    from engine.control import PREPROCESSORS
+    from engine.paths import builtin_models_dir
+    from engine.pipeline.control import fit_control_map
+    from engine.pipeline.inputs import ImageInputs
+    from engine.settings import ControlUnit
+
+    source = np.zeros((128, 128, 3), np.uint8)
+    source[20:60, 30:100] = 255  # a white box on black: its canny map has edges in several tiles
+    edges = PREPROCESSORS["canny"](source)
+    unit = ControlUnit(type="canny", image="edges", model=str(builtin_models_dir() / "controlnet" / "atelier-shapes-canny"))
+    job = base_job.replace(steps=4, controls=(unit,),
+                           upscale=Upscale(upscaler="bicubic", scale=2.0, denoise=0.3, steps=2, tile_size=128))
+    seen: list[tuple[tuple[int, int], tuple[np.ndarray, ...]]] = []
+    real = tiled.run_job
+
+    def spy(sub, **kw):  # type: ignore[no-untyped-def]
+        seen.append(((sub.job.width, sub.job.height), sub.pixels.control_maps))
+        return real(sub, **kw)
+    monkeypatch.setattr(tiled, "run_job", spy)
+    out = shapes_engine.run(job, ImageInputs(images={"edges": edges}))[0].image
+    assert out.shape == (256, 256, 3) and len(seen) > 4
+    full = fit_control_map(edges, (256, 256))
+    regions = tiled.tile_regions(256, 256, tiled.tile_plan(128, 8, 0.3), 8)
+    for region, (size, maps) in zip(regions, seen):
+        assert size == (region.width, region.height) and len(maps) == 1
+        np.testing.assert_array_equal(maps[0], region.crop(full))  # the tile's part of the map at the new size
+    assert all(m[0].shape[:2] == (s[1], s[0]) for s, m in seen)  # the seam bands' too

@@ -100,3 +100,17 @@ def test_peak_bound_grows_with_the_output_not_the_tile_count() -> None:
     # output 48 MiB + two 1024-row float bands 96 MiB + one 256 px tile (93 MiB model, 24 MiB weighted copy), + 10 %
     assert small == int(1.1 * (3 * 4096**2 + 2 * 12 * 1024 * 4096 + bpp * 256**2 + 2 * 12 * 1024**2))
     assert large < 4.1 * small
+
+
+@pytest.mark.parametrize("size,tile,overlap,align", [(190, 64, 16, 4), (517, 128, 32, 2), (301, 96, 24, 4), (50, 64, 16, 4)])
+def test_aligned_tiles_start_on_the_grid_and_still_partition_unity(size: int, tile: int, overlap: int,
+                                                                    align: int) -> None:
+    spans = axis_spans(size, tile, overlap, 2, align)
+    total = np.zeros(size * 2)
+    for a, b in zip(spans, spans[1:]):
+        assert a.start + a.length - b.start >= overlap  # neighbours share at least the overlap
+    for span in spans:
+        assert span.start % align == 0 and span.length <= tile and span.start + span.length <= size
+        total[span.start * 2:(span.start + span.length) * 2] += span.weights
+    assert spans[-1].start + spans[-1].length == size
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)

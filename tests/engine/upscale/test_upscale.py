@@ -1,4 +1,4 @@
-"""upscale_image and `atelier upscale`: sizes, errors, metadata kept, --model refused."""
+"""upscale_image and `atelier upscale`: sizes, errors, metadata kept."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ def test_cli_plain_image_gets_no_settings(tmp_path: Path, pair: tuple[np.ndarray
 
 @pytest.mark.parametrize("extra,message", [
     (["--upscaler", "nearest"], "unknown upscaler 'nearest'"),
-    (["--model", "RealESRGAN_x4plus.pth"], "not supported yet: their loader (spandrel) needs torchvision"),
+    (["--model", "RealESRGAN_x4plus.pth"], "RealESRGAN_x4plus.pth: the upscaler model file does not exist"),
+    (["--model", "RealESRGAN_x4plus.pth", "--upscaler", "lanczos"], "either --upscaler NAME or --model FILE, not both"),
     (["--tile", "8"], "tile size must be an integer between 64 and 4096"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path: Path, pair: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str],

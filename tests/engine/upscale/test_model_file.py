@@ -1,0 +1,237 @@
+"""User upscaler files: random-weight RRDBNet and SRVGGNetCompact saved in their original key layouts
+are recognised and give the same output as the network that wrote them; tiled runs stay within a small
+bound of whole-image runs; bad files get a clear error; the CLI and the hires fix take them."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from engine.data import HELDOUT_SEEDS, make_sample
+from engine.models import ModelKind, ModelLoadError, detect_path
+from engine.upscale import upscale_image
+from engine.upscale.esrgan import RRDBNet
+from engine.upscale.model_file import load_upscaler_file
+from engine.upscale.registry import UpscalerError
+from engine.upscale.srvgg import SRVGGNetCompact
+from studio.cli import main
+
+FEATURES, BLOCKS, GROWTH = 8, 2, 4
+
+
+def rrdbnet(stages: int = 2, unshuffle: int = 1, seed: int = 0) -> RRDBNet:
+    """A tiny random RRDBNet whose output spans the colour range: its last conv rescaled so a scene
+    comes out with mean 0.5 and deviation 0.15 per channel (as drawn, the output is ~0 and clamps flat)."""
+    torch.manual_seed(seed)
+    net = RRDBNet(3, 3, FEATURES, BLOCKS, GROWTH, stages, unshuffle).eval()
+    with torch.no_grad():
+        out = net(as_input(scene(48)))  # (1, 3, h, w)
+        mean, std = out.mean(dim=(0, 2, 3)), out.std(dim=(0, 2, 3))
+        net.conv_last.weight.mul_((0.15 / std)[:, None, None, None])
+        net.conv_last.bias.copy_(0.5 + (net.conv_last.bias - mean) * 0.15 / std)
+    return net
+
+
+def srvgg(scale: int = 4, convs: int = 3, seed: int = 0) -> SRVGGNetCompact:
+    torch.manual_seed(seed)
+    return SRVGGNetCompact(3, FEATURES, convs, scale).eval()
+
+
+def basicsr_layout(net: RRDBNet) -> dict[str, torch.Tensor]:
+    """BasicSR / Real-ESRGAN names: conv_first, body.N.rdbM.convK, conv_body, conv_upK, conv_hr, conv_last."""
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def esrgan_trunk_layout(net: RRDBNet) -> dict[str, torch.Tensor]:
+    """The ESRGAN repository's RRDBNet_arch names: RRDB_trunk.N.RDBM.convK, trunk_conv, upconvK, HRconv."""
+    out = {}
+    for key, value in net.state_dict().items():
+        parts = key.split(".")
+        if parts[0] == "body":
+            key = f"RRDB_trunk.{parts[1]}.RDB{parts[2][-1]}.{parts[3]}.{parts[4]}"
+        else:
+            key = {"conv_body": "trunk_conv", "conv_hr": "HRconv"}.get(parts[0], parts[0].replace("conv_up", "upconv"))
+            key += "." + parts[1]
+        out[key] = value.clone()
+    return out
+
+
+def esrgan_sequential_layout(net: RRDBNet) -> "OrderedDict[str, torch.Tensor]":
+    """The first ESRGAN release's flat nn.Sequential: model.0 first conv, model.1.sub.N.RDBM.convK.0,
+    model.1.sub.<blocks> trunk conv, then (upsample, conv, lrelu) per x2 stage, HR conv, lrelu, last conv."""
+    sd = net.state_dict()
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for kind in ("weight", "bias"):
+        out[f"model.0.{kind}"] = sd[f"conv_first.{kind}"]
+        for b in range(BLOCKS):
+            for r in range(1, 4):
+                for c in range(1, 6):
+                    out[f"model.1.sub.{b}.RDB{r}.conv{c}.0.{kind}"] = sd[f"body.{b}.rdb{r}.conv{c}.{kind}"]
+        out[f"model.1.sub.{BLOCKS}.{kind}"] = sd[f"conv_body.{kind}"]
+        for s in range(net.stages):
+            out[f"model.{3 + 3 * s}.{kind}"] = sd[f"conv_up{s + 1}.{kind}"]
+        hr = 3 * net.stages + 2
+        out[f"model.{hr}.{kind}"] = sd[f"conv_hr.{kind}"]
+        out[f"model.{hr + 2}.{kind}"] = sd[f"conv_last.{kind}"]
+    return out
+
+
+def save(state: dict[str, torch.Tensor], path: Path, wrapper: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".safetensors":
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    else:
+        torch.save({wrapper: state} if wrapper else state, path)
+    return path
+
+
+def scene(size: int = 72) -> np.ndarray:
+    low = make_sample(HELDOUT_SEEDS.start + 5, 4 * size, low_size=size).low_image
+    assert low is not None
+    return np.ascontiguousarray(low[:, : size - 6])  # not a multiple of 4: a pixel unshuffle must pad
+
+
+def as_input(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255)[None]
+
+
+CASES = {
+    # name: (network, layout writer, suffix, wrapper key)
+    "esrgan-x4-sequential.pth": (lambda: rrdbnet(2), esrgan_sequential_layout, ".pth", None),
+    "esrgan-x2-sequential.safetensors": (lambda: rrdbnet(1), esrgan_sequential_layout, ".safetensors", None),
+    "esrgan-x1-sequential.pth": (lambda: rrdbnet(0), esrgan_sequential_layout, ".pth", None),
+    "esrgan-x8-trunk.pth": (lambda: rrdbnet(3), esrgan_trunk_layout, ".pth", None),
+    "realesrgan-x4plus.pth": (lambda: rrdbnet(2), basicsr_layout, ".pth", "params_ema"),
+    "realesrgan-x2plus.pth": (lambda: rrdbnet(2, unshuffle=2), basicsr_layout, ".pth", "params_ema"),
+    "realesrgan-x1.safetensors": (lambda: rrdbnet(2, unshuffle=4), basicsr_layout, ".safetensors", None),
+    "realesr-general-x4v3.pth": (lambda: srvgg(4), lambda n: n.state_dict(), ".pth", "params"),
+    "compact-x2.safetensors": (lambda: srvgg(2, convs=5), lambda n: n.state_dict(), ".safetensors", None),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_original_layouts_are_recognised_and_match(tmp_path: Path, name: str) -> None:
+    make, layout, suffix, wrapper = CASES[name]
+    net = make()
+    path = save(layout(net), tmp_path / name, wrapper)
+    assert detect_path(path).kind == ModelKind.UPSCALER  # the model store files it as an upscaler too
+    loaded = load_upscaler_file(path)
+    assert loaded.scale == net.scale and loaded.dtype == torch.float32
+    assert loaded.architecture == ("SRVGGNetCompact" if isinstance(net, SRVGGNetCompact) else "RRDBNet")
+    x = as_input(scene(36))  # 36 x 30: odd multiples, so x1/x2 models pad before their unshuffle
+    with torch.no_grad():
+        expected = net(x)
+        torch.testing.assert_close(loaded(x), expected, rtol=0, atol=0)
+    assert expected.shape[-2:] == (36 * net.scale, 30 * net.scale)
+
+
+@pytest.mark.parametrize("name", ["realesrgan-x4plus.pth", "realesrgan-x2plus.pth", "realesrgan-x1.safetensors",
+                                  "realesr-general-x4v3.pth"])
+def test_tiled_stays_close_to_whole_image(tmp_path: Path, name: str) -> None:
+    make, layout, suffix, wrapper = CASES[name]
+    path = save(layout(make()), tmp_path / name, wrapper)
+    image = scene(96)
+    whole = upscale_image(image, path, 2, tile=4096).astype(np.int16)
+    assert whole.std() > 15  # a picture, not a flat clamp: a difference would show
+    tiled = upscale_image(image, path, 2, tile=64).astype(np.int16)
+    diff = np.abs(tiled - whole)
+    # measured on these 2-block nets with 64 px tiles (16 px overlap): max 1-5, mean <= 0.10 (x1, whose
+    # trunk runs at a quarter of the size and sees furthest); at 128 px tiles max 1, mean ~1e-5
+    assert diff.max() <= 8 and diff.mean() < 0.2
+
+
+def test_x1_tiles_start_on_the_unshuffle_grid(tmp_path: Path) -> None:
+    path = save(basicsr_layout(rrdbnet(2, unshuffle=4)), tmp_path / "x1.safetensors")
+    image = scene(96)
+    calls: list[tuple[int, int]] = []
+    out = upscale_image(image, path, 1.5, tile=64, on_tile=lambda d, t: calls.append((d, t)))
+    assert out.shape == (144, 135, 3) and calls[-1][0] == calls[-1][1] > 1
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fp16_on_cuda(tmp_path: Path) -> None:
+    path = save(basicsr_layout(rrdbnet(2)), tmp_path / "x4.safetensors")
+    half = load_upscaler_file(path, "cuda")
+    full = load_upscaler_file(path, "cuda", half=False)
+    assert half.dtype == torch.float16 and next(half.module.parameters()).dtype == torch.float16
+    x = as_input(scene(64)).cuda()
+    assert (half(x) - full(x)).abs().max() < 0.02
+
+
+# --- bad files -------------------------------------------------------------------------------
+
+
+class NotWeights:
+    pass
+
+
+def bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+    good = tmp / "good.safetensors"
+    save(basicsr_layout(rrdbnet(2)), good)
+    cut = tmp / "cut.safetensors"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    noise = tmp / "noise.pth"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    code = tmp / "code.pth"
+    torch.save({"model": NotWeights()}, code)
+    unet = tmp / "other.safetensors"
+    save_file({"conv_in.weight": torch.zeros(4, 4, 3, 3), "time_embedding.linear_1.weight": torch.zeros(8, 4)}, str(unet))
+    partial = tmp / "partial.pth"
+    state = basicsr_layout(rrdbnet(2))
+    del state["conv_hr.weight"]
+    torch.save(state, partial)
+    grey = tmp / "grey.pth"
+    torch.manual_seed(0)
+    torch.save(RRDBNet(1, 1, FEATURES, BLOCKS, GROWTH).state_dict(), grey)
+    text = tmp / "notes.txt"
+    text.write_text("hello")
+    return {
+        "cut": (cut, "corrupt or truncated .safetensors file"),
+        "noise": (noise, "corrupt or truncated"),
+        "code": (code, "refused: the file needs pickle code to load"),
+        "other": (unet, "not an upscaler architecture Atelier reads itself"),
+        "partial": (partial, "looks like a RRDBNet but its tensors do not fit one"),
+        "grey": (grey, "for 1-channel images; Atelier upscales RGB images"),
+        "text": (text, "not an upscaler model file: expected one of .safetensors"),
+        "missing": (tmp / "gone.pth", "the upscaler model file does not exist"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["cut", "noise", "code", "other", "partial", "grey", "text", "missing"])
+def test_bad_files_get_a_clear_error(tmp_path: Path, kind: str) -> None:
+    path, message = bad_files(tmp_path)[kind]
+    with pytest.raises(UpscalerError, match=None) as info:
+        upscale_image(scene(36), path, 2)
+    assert message in str(info.value) and (kind == "missing" or str(path) in str(info.value))
+
+
+def test_unknown_architecture_names_what_atelier_reads(tmp_path: Path) -> None:
+    swinir_like = tmp_path / "swinir.safetensors"
+    save_file({"conv_first.weight": torch.zeros(60, 3, 3, 3),
+               "layers.0.residual_group.blocks.0.attn.qkv.weight": torch.zeros(180, 60)}, str(swinir_like))
+    assert detect_path(swinir_like).architecture == "swinir"
+    with pytest.raises(ModelLoadError, match="not an upscaler architecture Atelier reads itself .*RRDBNet.*spandrel"):
+        load_upscaler_file(swinir_like)
+
+
+def test_cli_upscales_with_a_model_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = save(srvgg(4).state_dict(), tmp_path / "realesr-general-x4v3.pth", "params")
+    src, out = tmp_path / "in.png", tmp_path / "out.png"
+    Image.fromarray(scene(48)).save(src)
+    assert main(["upscale", str(src), "--scale", "2", "--model", str(model), "--tile", "64", "-o", str(out)]) == 0
+    assert Image.open(out).size == (84, 96)
+    expected = upscale_image(scene(48), model, 2, tile=64)
+    np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), expected)
+    capsys.readouterr()
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x80\x04junk")
+    assert main(["upscale", str(src), "--scale", "2", "--model", str(bad), "-o", str(tmp_path / "o.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.pth" in err[-1] and not (tmp_path / "o.png").exists()
