@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -53,6 +54,11 @@ class UpscaleResult:
 
     image: np.ndarray
     job: Job
+
+
+def upscaler_label(upscaler: str) -> str:
+    """How an upscaler is named in the GUI: a model file by its stem, not its whole path."""
+    return Path(upscaler).stem if ("/" in upscaler or "\\" in upscaler) else upscaler
 
 
 def upscale_task(rgb: np.ndarray, request: UpscaleRequest, job: Job) -> Callable[[TaskContext], UpscaleResult]:
@@ -160,7 +166,7 @@ class UpscaleController(QObject):
         self._jobs.add(self._job)
         self.upscale_action.setEnabled(False)
         self.running_changed.emit(True)
-        self.status_message.emit(f"Upscaling ×{request.scale:g} with {request.upscaler}…")
+        self.status_message.emit(f"Upscaling ×{request.scale:g} with {upscaler_label(request.upscaler)}…")
         return self._job
 
     def cancel(self) -> None:
@@ -173,7 +179,7 @@ class UpscaleController(QObject):
         image = rgba_to_qimage(result.image)
         stack = self._canvas.stack
         up = result.job.upscale
-        name = f"Upscaled ({up.upscaler} ×{up.scale:g})" if up is not None else "Upscaled"
+        name = f"Upscaled ({upscaler_label(up.upscaler)} ×{up.scale:g})" if up is not None else "Upscaled"
         stack.undo_stack.beginMacro(name)
         try:
             stack.resize_canvas(image.size(), scale_content=True)

@@ -125,7 +125,7 @@ def test_upscaler_files_from_a_models_scan_run_and_a_bad_one_is_reported(qtbot, 
         with qtbot.waitSignal(controller.upscaled, timeout=30_000) as done:
             dialog.buttons.accepted.emit()
         assert done.args[0].job.upscale.upscaler == str(good) and done.args[0].image.shape == (64, 80, 3)
-        assert w.stack.canvas_size == QSize(80, 64)
+        assert w.stack.canvas_size == QSize(80, 64) and w.stack.layers()[-1].name == "Upscaled (esrgan-x2 ×2)"
 
         bad = tmp_path / "broken.safetensors"
         bad.write_bytes(b"\x00" * 100)
