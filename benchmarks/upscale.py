@@ -12,8 +12,8 @@ Run: python benchmarks/upscale.py [--scenes 20] [--tile 256]
   measured in a fresh subprocess over the current RSS (/proc/self/statm, so Linux only) after loading the
   model, making the input and warming up on a small image; this over-counts, never under-counts; checked against engine.upscale.tiling.tiled_peak_bound.
 - User model files at their released sizes (random weights: speed does not depend on them): ESRGAN /
-  Real-ESRGAN x4plus (RRDBNet, 64 features, 23 blocks) and realesr-general-x4v3 (SRVGGNetCompact, 64
-  features, 32 convs), saved as .safetensors and run through upscale_image on a 192 px input with
+  Real-ESRGAN x4plus (RRDBNet, 64 features, 23 blocks), realesr-general-x4v3 (SRVGGNetCompact, 64
+  features, 32 convs) and SwinIR-M classical x4 (width 180, 6 groups of 6 blocks, window 8), saved as .safetensors and run through upscale_image on a 192 px input with
   128 px tiles: output megapixels per second, and the tile size picked from free memory.
 """
 
@@ -116,14 +116,17 @@ def user_models() -> None:
     from engine.upscale.esrgan import RRDBNet
     from engine.upscale.model_file import load_upscaler_file
     from engine.upscale.srvgg import SRVGGNetCompact
+    from engine.upscale.swinir import SwinIR, SwinIRShape
     from engine.upscale.tiling import auto_tile
 
     image = make_sample(HELDOUT_SEEDS.start, 768, low_size=192).low_image
     assert image is not None
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
+        swinir_m = SwinIR(SwinIRShape(3, 180, (6,) * 6, (6,) * 6, 8, 2.0, False, True, True, "pixelshuffle", 4))
         for name, net in (("RealESRGAN_x4plus (RRDBNet 64x23)", RRDBNet()),
-                          ("realesr-general-x4v3 (SRVGG 64x32)", SRVGGNetCompact(3, 64, 32, 4))):
+                          ("realesr-general-x4v3 (SRVGG 64x32)", SRVGGNetCompact(3, 64, 32, 4)),
+                          ("SwinIR-M classical x4 (180, 6x6)", swinir_m)):
             path = Path(tmp) / "model.safetensors"
             save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
             model = load_upscaler_file(path)

@@ -37,8 +37,8 @@ class UpscaleDialog(QDialog):
             self._add_upscaler(name, name, spec.summary)
         for name, path, architecture in controller.upscaler_files:  # from the models folders
             self._add_upscaler(name, path, f"{path}\n{architecture}")
-        self.browse = QPushButton("File…", toolTip="Use an upscaler model file: ESRGAN / Real-ESRGAN (RRDBNet) or "
-                                  "Real-ESRGAN compact (SRVGGNetCompact), .safetensors or .pth")
+        self.browse = QPushButton("File…", toolTip="Use an upscaler model file: ESRGAN / Real-ESRGAN (RRDBNet), "
+                                  "Real-ESRGAN compact (SRVGGNetCompact) or SwinIR, .safetensors or .pth")
         self.browse.clicked.connect(self.choose_file)
         upscaler_row = QHBoxLayout()
         upscaler_row.addWidget(self.upscaler, 1)

@@ -1,8 +1,8 @@
 """User upscaler model files: ESRGAN-family weights (.safetensors, or weights-only .pth/.pt/.ckpt/.bin)
 with the architecture and its shape detected from the tensors.
 
-Atelier reads RRDBNet (ESRGAN in its three key layouts; Real-ESRGAN x4, x2 and x1) and SRVGGNetCompact
-(Real-ESRGAN compact) itself. Other architectures (SwinIR, HAT, DAT, OmniSR...) go through spandrel
+Atelier reads RRDBNet (ESRGAN in its three key layouts; Real-ESRGAN x4, x2 and x1), SRVGGNetCompact
+(Real-ESRGAN compact) and SwinIR (all four heads) itself. Other architectures (HAT, DAT, OmniSR...) go through spandrel
 when it can be imported; spandrel imports torchvision on import, which Atelier does not depend on (it
 has no CPU build), so without it such a file gets an error that says so.
 """
@@ -20,9 +20,10 @@ from engine.models.checkpoint import WEIGHT_SUFFIXES, read_state_dict
 from engine.models.errors import ModelLoadError
 from engine.upscale.esrgan import is_rrdbnet, rrdbnet_from_state_dict
 from engine.upscale.srvgg import is_srvgg, srvgg_from_state_dict
+from engine.upscale.swinir import SwinIR, is_swinir, swinir_from_state_dict
 
-NATIVE = "RRDBNet (ESRGAN, Real-ESRGAN x1/x2/x4) and SRVGGNetCompact (Real-ESRGAN compact)"
-SPANDREL_HINT = ("other architectures (SwinIR, HAT, DAT, ...) load through spandrel, which needs torchvision: "
+NATIVE = "RRDBNet (ESRGAN, Real-ESRGAN x1/x2/x4), SRVGGNetCompact (Real-ESRGAN compact) and SwinIR"
+SPANDREL_HINT = ("other architectures (HAT, DAT, OmniSR, ...) load through spandrel, which needs torchvision: "
                  "`pip install spandrel torchvision` with the torchvision that matches your torch")
 DEFAULT_BYTES_PER_PIXEL = 64 * 1024  # a transformer upscaler whose needs spandrel does not state: small tiles
 
@@ -39,6 +40,7 @@ class Architecture:
 ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture("RRDBNet", is_rrdbnet, rrdbnet_from_state_dict),
     Architecture("SRVGGNetCompact", is_srvgg, srvgg_from_state_dict),
+    Architecture("SwinIR", is_swinir, swinir_from_state_dict),
 )
 
 
@@ -51,7 +53,7 @@ class UpscalerModel:
     scale: int
     bytes_per_pixel: int  # float32 bytes per input pixel of a forward pass (halved in fp16)
     dtype: torch.dtype
-    align: int = 1  # tiles start on multiples of this (the pixel-unshuffle factor of an RRDBNet x1/x2)
+    align: int = 1  # tiles start on multiples of this (see _grid)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(1, C, h, w) float in [0, 1] -> (1, C, scale h, scale w) float32."""
@@ -95,8 +97,9 @@ def load_upscaler_file(path: Path, device: torch.device | str = "cpu", half: boo
     else:
         try:
             module = found.build(state)
-        except (ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: load_state_dict's size/key mismatches
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except (ValueError, KeyError, IndexError, RuntimeError) as exc:  # RuntimeError: load_state_dict's size/key mismatches
+            detail = (f"no tensor {exc}" if isinstance(exc, KeyError)
+                      else str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             raise ModelLoadError(path, f"looks like a {found.name} but its tensors do not fit one: {detail}") from None
         name, scale, per_pixel = found.name, int(module.scale), int(module.bytes_per_pixel())
         if module.channels != 3:
@@ -105,5 +108,12 @@ def load_upscaler_file(path: Path, device: torch.device | str = "cpu", half: boo
     half = device.type == "cuda" if half is None else half
     dtype = torch.float16 if half else torch.float32
     module = module.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    return UpscalerModel(module, name, scale, per_pixel // 2 if half else per_pixel, dtype,
-                         align=int(getattr(module, "unshuffle", 1)))
+    return UpscalerModel(module, name, scale, per_pixel // 2 if half else per_pixel, dtype, align=_grid(module))
+
+
+def _grid(module: nn.Module) -> int:
+    """The grid tiles must start on so they see what the whole image would: an RRDBNet's pixel-unshuffle
+    factor, a SwinIR's attention window (its windows are laid from the image's corner)."""
+    if isinstance(module, SwinIR):
+        return module.shape.window
+    return int(getattr(module, "unshuffle", 1))

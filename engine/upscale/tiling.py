@@ -97,8 +97,8 @@ def tile_count(height: int, width: int, tile: int, overlap: int = DEFAULT_OVERLA
 
 def _layout(tile: int, overlap: int, align: int) -> tuple[int, int]:
     """(tile, overlap) as a run uses them: the tile rounded down to `align`, the overlap at most a quarter tile."""
-    if align < 1 or MIN_TILE % align:
-        raise ValueError(f"tile alignment must divide {MIN_TILE}, got {align}")
+    if not 1 <= align <= MIN_TILE // 2:
+        raise ValueError(f"tile alignment must be between 1 and {MIN_TILE // 2} px, got {align}")
     tile = check_tile(tile) // align * align
     return tile, min(overlap, tile // 4)
 
@@ -156,8 +156,8 @@ def tiled_upscale(model: TileModel, image: np.ndarray, scale: int, tile: int, de
                   cancel: CancelToken | None = None, done_before: int = 0, total: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 -> (scale H, scale W, 3) uint8 by `model`, one overlapping tile at a time.
 
-    Tiles start on multiples of `align` (a model that pixel-unshuffles by u needs u: its folding grid
-    must line up with the whole image's). `on_tile(done, total)` follows each tile (`done_before`/`total` count tiles of earlier passes too);
+    Tiles start on multiples of `align` (a model that pixel-unshuffles by u needs u, a window-attention
+    model its window: their grids must line up with the whole image's). `on_tile(done, total)` follows each tile (`done_before`/`total` count tiles of earlier passes too);
     `cancel` is checked before each tile and raises Cancelled, returning nothing."""
     height, width = image.shape[:2]
     if overlap < 4:
