@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 
 from engine.models import FAMILY_SPECS, Family, ModelEntry, ModelKind, ModelNotFoundError, ScanResult
 from engine.paths import builtin_models_dir
@@ -119,18 +120,32 @@ def resolve_lora(text: str, scan: Callable[[], ScanResult], base_dir: Path | Non
     raise ModelNotFoundError(path, "the LoRA in the settings does not exist")
 
 
+# AUTOMATIC1111's names for the upscalers it downloads (as its images record them) -> their file stems.
+A1111_UPSCALER_FILES = MappingProxyType({
+    "r-esrgan 4x+": "RealESRGAN_x4plus",
+    "r-esrgan 4x+ anime6b": "RealESRGAN_x4plus_anime_6B",
+    "r-esrgan 2x+": "RealESRGAN_x2plus",
+    "esrgan_4x": "ESRGAN_4x",
+    "swinir 4x": "SwinIR_4x",
+})
+
+
 def resolve_upscaler(text: str, scan: Callable[[], ScanResult], base_dir: Path | None = None) -> str | Path:
-    """A pixel upscaler as upscale_image takes it: a built-in's name as is, else the model file its
-    path or its name in the store (an upscaler file in the models folder) points to."""
-    if text in UPSCALERS:
-        return text
+    """A pixel upscaler as upscale_image takes it: a built-in's name (any case) as is, else the model
+    file its path or its name in the store (an upscaler file in the models folder; A1111's names for
+    the files it downloads included) points to."""
+    builtin = next((name for name in UPSCALERS if name.casefold() == text.casefold()), None)
+    if builtin is not None:
+        return builtin
     path = _path(text, base_dir)
     if path.is_file():
         return path
     if _looks_like_name(text):
-        entry = _by_name(scan().of_kind(ModelKind.UPSCALER), text)
+        stem = A1111_UPSCALER_FILES.get(text.casefold(), text)
+        entry = _by_name(scan().of_kind(ModelKind.UPSCALER), stem)
         if entry is not None:
             return entry.path
-        raise ModelNotFoundError(Path(text), f"no upscaler has this name: choose one of {', '.join(UPSCALERS)}, "
+        known = f" (AUTOMATIC1111's {text!r} is the file {stem}.pth: put it in the models folder)" if stem != text else ""
+        raise ModelNotFoundError(Path(text), f"no upscaler has this name{known}: choose one of {', '.join(UPSCALERS)}, "
                                              "an upscaler file in the models folder, or a model file's path")
     raise ModelNotFoundError(path, "the upscaler model file in the settings does not exist")

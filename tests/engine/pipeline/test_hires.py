@@ -161,6 +161,14 @@ def test_hires_with_an_upscaler_file_from_the_models_folder(tmp_path: Path, base
     np.testing.assert_array_equal(by_path, out)
     with pytest.raises(ModelNotFoundError, match="no upscaler has this name"):
         engine.run(base_job.replace(upscale=Upscale(upscaler="4x-UltraSharp", scale=2.0)))
+    with pytest.raises(ModelNotFoundError, match="AUTOMATIC1111's 'R-ESRGAN 4x\\+' is the file RealESRGAN_x4plus.pth"):
+        engine.run(base_job.replace(upscale=Upscale(upscaler="R-ESRGAN 4x+", scale=2.0)))
+    save(srvgg(2).state_dict(), tmp_path / "models" / "RealESRGAN_x4plus.pth")  # (a x2 net under that name)
+    engine.scan_models()
+    a1111 = engine.run(base_job.replace(upscale=Upscale(upscaler="R-ESRGAN 4x+", scale=2.0)))[0].image
+    assert a1111.shape == (256, 256, 3)
+    lanczos = engine.run(base_job.replace(upscale=Upscale(upscaler="Lanczos", scale=2.0)))[0].image  # A1111's case
+    np.testing.assert_array_equal(lanczos, upscale_image(base_image, "lanczos", 2.0))
 
 
 def test_tiled_hires_gives_each_tile_its_crop_of_the_refitted_control_map(
