@@ -31,7 +31,7 @@ def _venv_python(venv_dir: Path) -> Path:
 def spec_hash(extras: str) -> str:
     """A hash of everything that decides what gets installed."""
     h = hashlib.sha256()
-    for path in (ROOT / "pyproject.toml", Path(__file__).resolve()):
+    for path in (ROOT / "pyproject.toml", ROOT / "setup.py", Path(__file__).resolve()):
         h.update(path.read_bytes())
     h.update(extras.encode())
     return h.hexdigest()[:16]

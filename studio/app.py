@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine import __version__
-from engine.paths import builtin_models_dir, user_data_dir, user_models_dir
+from engine.paths import builtin_models_dir, icons_dir, user_data_dir, user_models_dir
 from studio.generation import EngineSession
 from studio.recovery import find_recovery, recovery_path
 from studio.session import restore
@@ -50,19 +51,37 @@ def create_window(engine: EngineSession | None = None) -> MainWindow:
                       scan_models=lambda: (engine.scan_models(), folders))
 
 
-def run_app(argv: list[str], screenshot: Path | None = None, recover: str = "ask") -> int:
+def app_icon() -> QIcon:
+    """Atelier's icon in every size it ships (the window's, the taskbar's, the About box's)."""
+    icon = QIcon()
+    for png in sorted(icons_dir().glob("atelier-*.png")):
+        icon.addFile(str(png))
+    return icon
+
+
+def run_app(argv: list[str], screenshot: Path | None = None, recover: str = "ask",
+            open_path: Path | None = None) -> int:
     """Create the application and run the event loop.
 
     With `screenshot`, the window grabs itself once shown, saves the PNG and quits.
-    `recover` is "ask", "yes" or "no" for a session left by a crash.
+    `recover` is "ask", "yes" or "no" for a session left by a crash; `open_path` is a project or
+    image to open once the window is up (after any recovery, so the file wins).
     """
     app = QApplication.instance() or QApplication(argv)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
+    app.setDesktopFileName("atelier")  # ties the window to atelier.desktop (its icon, in the taskbar)
+    app.setWindowIcon(app_icon())
     window = create_window()
     window.show()
-    if recover != "no":
-        QTimer.singleShot(0, lambda: offer_recovery(window, ask=recover == "ask"))
+
+    def start() -> None:  # one callback: recovery's question runs a nested event loop
+        if recover != "no":
+            offer_recovery(window, ask=recover == "ask")
+        if open_path is not None:
+            window.open_file(open_path)
+
+    QTimer.singleShot(0, start)
     if screenshot is not None:
         def grab_and_quit() -> None:
             ok = window.grab().save(str(screenshot))

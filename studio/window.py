@@ -31,6 +31,7 @@ from studio.bridge import EngineBridge, JobError, TaskContext
 from studio.detection import DetectionController
 from studio.canvas import CanvasView, LayerKind, LayerStack
 from studio.canvas.imaging import rgba_to_qimage
+from studio.canvas.importing import is_image_path
 from studio.canvas.layers import composite, mask_array
 from studio.models.history import HistoryEntry, HistoryModel
 from studio.models.job_model import JobModel
@@ -414,6 +415,29 @@ class MainWindow(QMainWindow):
         self.job_model.set_job(restore(project, self.stack, self.history))
         self._project_path = path if path.suffix == PROJECT_SUFFIX else None
         self.setWindowTitle(f"{path.name} — {APP_NAME}")
+        return True
+
+    def open_file(self, path: Path) -> bool:
+        """Open a file handed over by the desktop or the command line: a project replaces the
+        session; an image becomes a new layer, and a PNG's recorded settings become the job's."""
+        if path.suffix == PROJECT_SUFFIX:
+            return self.open_project(path)
+        if not is_image_path(path):
+            self._show_error("Could not open the file", f"{path}: not an Atelier project or an image", "")
+            return False
+        note = ""
+        if path.suffix.lower() == ".png":
+            try:  # first, so the canvas takes the recorded size before the picture is placed
+                self.job_model.set_job(read_image_settings(path).job)
+                note = " and its settings"
+            except MetadataError:
+                pass  # a picture without (readable) settings opens as a layer only
+        try:
+            self.canvas.import_image(path)
+        except (OSError, ValueError) as exc:
+            self._show_error("Could not open the image", str(exc), "")
+            return False
+        self.statusBar().showMessage(f"Opened {path.name}{note}", 10_000)
         return True
 
     def _open_project_dialog(self) -> None:

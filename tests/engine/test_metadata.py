@@ -66,6 +66,14 @@ def test_png_round_trips_every_settings_field(tmp_path: Path) -> None:
         assert im.text["parameters"] == format_parameters(FULL_JOB)
 
 
+def test_every_png_records_the_atelier_version(tmp_path: Path) -> None:
+    from engine import __version__
+
+    path = tmp_path / "v.png"
+    save_png(Image.new("RGB", (8, 8)), path, Job(prompt="x"))
+    assert a1111_parse(read_png_text(path)["parameters"])["Version"] == f"atelier {__version__}"
+
+
 def test_parameters_line_parses_with_a1111_syntax() -> None:
     job = Job(
         prompt="a cat, sitting: on a mat", negative_prompt="blurry, lowres", seed=1234,
