@@ -8,9 +8,10 @@ Run: python benchmarks/upscale.py [--scenes 20] [--tile 256]
 - Tiling overhead: time of a tiled 512 -> 2048 upscale (272 px tiles: 2 x 2 tiles overlapping by 32 px,
   the least overlap that keeps the output identical to the whole run) over one whole-image tile; target <= 1.15x.
 - Peak memory of a 1024 -> 4096 upscale with --tile: the growth of the process's peak resident set
-  (resource.getrusage ru_maxrss, which sees torch's and numpy's allocations alike, unlike tracemalloc),
-  measured in a fresh subprocess over the current RSS (/proc/self/statm, so Linux only) after loading the
-  model, making the input and warming up on a small image; this over-counts, never under-counts; checked against engine.upscale.tiling.tiled_peak_bound.
+  (VmHWM, which sees torch's and numpy's allocations alike, unlike tracemalloc) over its resident set
+  once the model is loaded, the input made and a small image upscaled, measured in a fresh process
+  whose peak is reset at that point (/proc/self/clear_refs, so Linux only); checked against
+  engine.upscale.tiling.tiled_peak_bound.
 - User model files at their released sizes (random weights: speed does not depend on them): ESRGAN /
   Real-ESRGAN x4plus (RRDBNet, 64 features, 23 blocks), realesr-general-x4v3 (SRVGGNetCompact, 64
   features, 32 convs) and SwinIR-M classical x4 (width 180, 6 groups of 6 blocks, window 8), saved as .safetensors and run through upscale_image on a 192 px input with
@@ -39,20 +40,26 @@ from engine.upscale import UPSCALERS, upscale_image  # noqa: E402
 MIB = 2**20
 OVERHEAD_TILE = 272  # 512 px input: 2 x 2 tiles overlapping by 32 px
 
-# Run in a subprocess so ru_maxrss starts from this process's own baseline.
+# Run in a fresh process whose peak RSS (VmHWM) is reset after the warm-up: ru_maxrss would not do, as
+# a child spawned by this process starts with this process's peak (it is kept across fork and exec).
 PEAK_SCRIPT = """
-import json, resource, sys
+import json, sys
 import numpy as np, torch
 from engine.upscale import builtin_upscaler_dir, load_pixelshuffle_sr, tiled_peak_bound, tiled_upscale
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
 tile = int(sys.argv[1])
 model = load_pixelshuffle_sr(builtin_upscaler_dir())
 image = np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
 tiled_upscale(model, image[:160, :160], 4, tile, torch.device("cpu"))  # warm-up: kernels, thread pools
-with open("/proc/self/statm") as f:  # the current RSS: the peak so far may lie above it (imports, temporaries)
-    base = int(f.read().split()[1]) * resource.getpagesize()
+with open("/proc/self/clear_refs", "w") as f:  # peak RSS (VmHWM) := current RSS, from here on
+    f.write("5")
+base = status("VmRSS")
 out = tiled_upscale(model, image, 4, tile, torch.device("cpu"))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"growth": peak - base, "bound": tiled_peak_bound(1024, 1024, 4, tile, model.bytes_per_pixel()),
+print(json.dumps({"growth": status("VmHWM") - base, "bound": tiled_peak_bound(1024, 1024, 4, tile, model.bytes_per_pixel()),
                   "shape": list(out.shape), "bytes_per_pixel": model.bytes_per_pixel()}))
 """
 
