@@ -125,6 +125,14 @@ class PoseKeypoints:
             raise ValueError(f"unknown pose part {name!r}; valid: {', '.join(PART_SIZES)}")
         return getattr(self, name)
 
+    def scaled(self, sx: float, sy: float) -> PoseKeypoints:
+        """The same pose on an image resized by (sx, sy): every point's x times sx and y times sy."""
+        def part(points: Points | None) -> Points | None:
+            if points is None:
+                return None
+            return tuple(None if p is None else Keypoint(p.x * sx, p.y * sy, p.visibility) for p in points)
+        return PoseKeypoints(**{name: part(getattr(self, name)) for name in PART_SIZES})
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: each part a list of {"x", "y", "visibility"} objects or nulls; a missing part is null."""
         return codec.to_dict(self)

@@ -316,7 +316,18 @@ class LayerStack(QAbstractListModel):
         if size == self._size:
             return
         images = {layer.id: _resized(layer, size, scale_content) for layer in self._layers}
+        posed = [layer for layer in self._layers if layer.pose] if scale_content else []
+        if not posed:
+            self._undo.push(ResizeCanvasCommand(self, size, images))
+            return
+        # A scaled pose layer's keypoints scale with its map, in the same undo step.
+        sx, sy = size.width() / self._size.width(), size.height() / self._size.height()
+        self._undo.beginMacro(f"Canvas size {size.width()}x{size.height()}")
         self._undo.push(ResizeCanvasCommand(self, size, images))
+        for layer in posed:
+            assert layer.pose is not None
+            self.set_pose(layer.id, tuple(p.scaled(sx, sy) for p in layer.pose), "Scale pose")
+        self._undo.endMacro()
 
     def reset(self, size: QSize, layers: Sequence[Layer]) -> None:
         """Replace everything (e.g. when a project opens) and clear the undo history."""

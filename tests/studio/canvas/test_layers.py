@@ -193,3 +193,23 @@ def test_reset_replaces_layers_and_clears_history(stack: LayerStack) -> None:
     stack.reset(QSize(64, 32), [loaded])
     assert stack.layers() == [loaded] and stack.current is loaded and stack.rowCount() == 1
     assert not stack.undo_stack.canUndo() and stack.canvas_size == QSize(64, 32)
+
+
+def test_scaling_the_canvas_scales_pose_keypoints_in_the_same_undo_step(stack: LayerStack) -> None:
+    from engine.control import draw_pose
+    from studio.canvas.derive import write_control_layer
+    from tests.engine.control.images import stick_figure
+
+    people = stick_figure()
+    pose = write_control_layer(stack, draw_pose(people, 128, 128), people, "pose")
+    stack.resize_canvas(QSize(256, 192), scale_content=True)
+    scaled = pose.pose[0].body
+    for before, after in zip(people[0].body, scaled):
+        assert (before is None) == (after is None)
+        if before is not None:
+            assert (after.x, after.y, after.visibility) == (before.x * 2, before.y * 1.5, before.visibility)
+    stack.resize_canvas(QSize(300, 300))  # crop/extend: keypoints stay where they are
+    assert pose.pose[0].body == scaled
+    stack.undo_stack.undo()
+    stack.undo_stack.undo()  # one step takes back the scale and the keypoints together
+    assert stack.canvas_size == QSize(128, 128) and pose.pose == people
