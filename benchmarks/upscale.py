@@ -14,7 +14,8 @@ Run: python benchmarks/upscale.py [--scenes 20] [--tile 256]
   engine.upscale.tiling.tiled_peak_bound.
 - User model files at their released sizes (random weights: speed does not depend on them): ESRGAN /
   Real-ESRGAN x4plus (RRDBNet, 64 features, 23 blocks), realesr-general-x4v3 (SRVGGNetCompact, 64
-  features, 32 convs) and SwinIR-M classical x4 (width 180, 6 groups of 6 blocks, window 8), saved as .safetensors and run through upscale_image on a 192 px input with
+  features, 32 convs), SwinIR-M classical x4 (width 180, 6 groups of 6 blocks, window 8) and HAT_SRx4
+  (width 180, 6 groups of 6 blocks, window 16, overlapping window 24), saved as .safetensors and run through upscale_image on a 192 px input with
   128 px tiles: output megapixels per second, and the tile size picked from free memory.
 """
 
@@ -123,6 +124,7 @@ def user_models() -> None:
     from engine.upscale.esrgan import RRDBNet
     from engine.upscale.model_file import load_upscaler_file
     from engine.upscale.srvgg import SRVGGNetCompact
+    from engine.upscale.hat import HAT, HATShape
     from engine.upscale.swinir import SwinIR, SwinIRShape
     from engine.upscale.tiling import auto_tile
 
@@ -131,9 +133,11 @@ def user_models() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         swinir_m = SwinIR(SwinIRShape(3, 180, (6,) * 6, (6,) * 6, 8, 2.0, False, True, True, "pixelshuffle", 4))
+        hat_x4 = HAT(HATShape(3, 180, (6,) * 6, (6,) * 6, 16, 24, 3, 30, 2.0, True, True, True, 4))
         for name, net in (("RealESRGAN_x4plus (RRDBNet 64x23)", RRDBNet()),
                           ("realesr-general-x4v3 (SRVGG 64x32)", SRVGGNetCompact(3, 64, 32, 4)),
-                          ("SwinIR-M classical x4 (180, 6x6)", swinir_m)):
+                          ("SwinIR-M classical x4 (180, 6x6)", swinir_m),
+                          ("HAT_SRx4 (180, 6x6, window 16)", hat_x4)):
             path = Path(tmp) / "model.safetensors"
             save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
             model = load_upscaler_file(path)

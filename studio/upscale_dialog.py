@@ -38,7 +38,7 @@ class UpscaleDialog(QDialog):
         for name, path, architecture in controller.upscaler_files:  # from the models folders
             self._add_upscaler(name, path, f"{path}\n{architecture}")
         self.browse = QPushButton("File…", toolTip="Use an upscaler model file: ESRGAN / Real-ESRGAN (RRDBNet), "
-                                  "Real-ESRGAN compact (SRVGGNetCompact) or SwinIR, .safetensors or .pth")
+                                  "Real-ESRGAN compact (SRVGGNetCompact), SwinIR or HAT, .safetensors or .pth")
         self.browse.clicked.connect(self.choose_file)
         upscaler_row = QHBoxLayout()
         upscaler_row.addWidget(self.upscaler, 1)

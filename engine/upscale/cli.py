@@ -75,7 +75,7 @@ def add_upscale_command(subparsers: "argparse._SubParsersAction[argparse.Argumen
     cmd.add_argument("--upscaler", metavar="NAME", help=f"{names} (default: {DEFAULT_UPSCALER})")
     cmd.add_argument("--model", type=Path, metavar="FILE",
                      help="an upscaler model file instead: ESRGAN / Real-ESRGAN (RRDBNet, x1/x2/x4) or Real-ESRGAN "
-                     "compact (SRVGGNetCompact) or SwinIR weights, .safetensors or weights-only .pth; fp16 on CUDA")
+                     "compact (SRVGGNetCompact), SwinIR or HAT weights, .safetensors or weights-only .pth; fp16 on CUDA")
     cmd.add_argument("--tile", type=int, metavar="T", help="tile side in input px for a model (default: from free memory)")
     cmd.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     cmd.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png", help="where to write the PNG")

@@ -2,9 +2,9 @@
 with the architecture and its shape detected from the tensors.
 
 Atelier reads RRDBNet (ESRGAN in its three key layouts; Real-ESRGAN x4, x2 and x1), SRVGGNetCompact
-(Real-ESRGAN compact) and SwinIR (all four heads) itself. Other architectures (HAT, DAT, OmniSR...) go through spandrel
-when it can be imported; spandrel imports torchvision on import, which Atelier does not depend on (it
-has no CPU build), so without it such a file gets an error that says so.
+(Real-ESRGAN compact), SwinIR (all four heads) and HAT itself. Other architectures (DAT, OmniSR,
+SPAN...) go through spandrel when it can be imported; spandrel imports torchvision on import, which
+Atelier does not depend on (it has no CPU build), so without it such a file gets an error that says so.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from torch import nn
 from engine.models.checkpoint import WEIGHT_SUFFIXES, read_state_dict
 from engine.models.errors import ModelLoadError
 from engine.upscale.esrgan import is_rrdbnet, rrdbnet_from_state_dict
+from engine.upscale.hat import HAT, hat_from_state_dict, is_hat
 from engine.upscale.srvgg import is_srvgg, srvgg_from_state_dict
 from engine.upscale.swinir import SwinIR, is_swinir, swinir_from_state_dict
 
-NATIVE = "RRDBNet (ESRGAN, Real-ESRGAN x1/x2/x4), SRVGGNetCompact (Real-ESRGAN compact) and SwinIR"
-SPANDREL_HINT = ("other architectures (HAT, DAT, OmniSR, ...) load through spandrel, which needs torchvision: "
+NATIVE = "RRDBNet (ESRGAN, Real-ESRGAN x1/x2/x4), SRVGGNetCompact (Real-ESRGAN compact), SwinIR and HAT"
+SPANDREL_HINT = ("other architectures (DAT, OmniSR, SPAN, ...) load through spandrel, which needs torchvision: "
                  "`pip install spandrel torchvision` with the torchvision that matches your torch")
 DEFAULT_BYTES_PER_PIXEL = 64 * 1024  # a transformer upscaler whose needs spandrel does not state: small tiles
 
@@ -40,6 +41,7 @@ class Architecture:
 ARCHITECTURES: tuple[Architecture, ...] = (
     Architecture("RRDBNet", is_rrdbnet, rrdbnet_from_state_dict),
     Architecture("SRVGGNetCompact", is_srvgg, srvgg_from_state_dict),
+    Architecture("HAT", is_hat, hat_from_state_dict),
     Architecture("SwinIR", is_swinir, swinir_from_state_dict),
 )
 
@@ -113,7 +115,7 @@ def load_upscaler_file(path: Path, device: torch.device | str = "cpu", half: boo
 
 def _grid(module: nn.Module) -> int:
     """The grid tiles must start on so they see what the whole image would: an RRDBNet's pixel-unshuffle
-    factor, a SwinIR's attention window (its windows are laid from the image's corner)."""
-    if isinstance(module, SwinIR):
+    factor, a SwinIR's or HAT's attention window (their windows are laid from the image's corner)."""
+    if isinstance(module, (SwinIR, HAT)):
         return module.shape.window
     return int(getattr(module, "unshuffle", 1))
