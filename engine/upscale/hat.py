@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.upscale.swinir import (HEAD_FEATURES, RGB_MEAN, Mlp, WindowAttention, _window_merge, _window_partition,
-                                   shift_mask)
+from engine.upscale.swinir import (HEAD_FEATURES, Mlp, WindowAttention, WindowTransformerSR, _window_merge,
+                                   _window_partition, pixelshuffle_upsample)
 
 CONV_SCALE = 0.01  # weight of a block's conv branch (not stored in the weights; all released HATs use it)
 
@@ -156,44 +156,22 @@ class HybridGroup(nn.Module):
         return self.conv(y.transpose(1, 2).reshape(b, c, *size)).flatten(2).transpose(1, 2) + x
 
 
-class HAT(nn.Module):
+class HAT(WindowTransformerSR):
     """Image in [0, 1] (B, C, H, W) -> (B, C, scale H, scale W)."""
 
     def __init__(self, shape: HATShape) -> None:
-        super().__init__()
-        self.shape, self.scale, self.channels = shape, shape.scale, shape.channels
-        dim, out = shape.embed_dim, shape.channels
-        mean = torch.tensor(RGB_MEAN if out == 3 else (0.0,) * out).view(1, out, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)
-        self.conv_first = nn.Conv2d(out, dim, 3, 1, 1)
-        if shape.patch_norm:
-            self.patch_embed = nn.Module()
-            self.patch_embed.norm = nn.LayerNorm(dim)
+        super().__init__(shape.channels, shape.embed_dim, shape.window, shape.patch_norm, shape.scale)
+        self.shape, dim = shape, shape.embed_dim
         self.layers = nn.ModuleList(HybridGroup(shape, d, h) for d, h in zip(shape.depths, shape.heads))
-        self.norm = nn.LayerNorm(dim)
         self.conv_after_body = nn.Conv2d(dim, dim, 3, 1, 1) if shape.conv_residual else nn.Identity()
         self.conv_before_upsample = nn.Sequential(nn.Conv2d(dim, HEAD_FEATURES, 3, 1, 1), nn.LeakyReLU())
-        stages = [(4, 2)] * int(math.log2(shape.scale)) if shape.scale != 3 else [(9, 3)]
-        self.upsample = nn.Sequential(*(m for k, s in stages for m in (
-            nn.Conv2d(HEAD_FEATURES, k * HEAD_FEATURES, 3, 1, 1), nn.PixelShuffle(s))))
-        self.conv_last = nn.Conv2d(HEAD_FEATURES, out, 3, 1, 1)
+        self.upsample = pixelshuffle_upsample(shape.scale)
+        self.conv_last = nn.Conv2d(HEAD_FEATURES, shape.channels, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        win = self.shape.window
-        x = F.pad(x, (0, -w % win, 0, -h % win), mode="reflect") - self.mean
-        feat = self.conv_first(x)
-        b, c, ph, pw = feat.shape
-        tokens = feat.flatten(2).transpose(1, 2)  # (B, H W, C)
-        if self.shape.patch_norm:
-            tokens = self.patch_embed.norm(tokens)
-        mask = shift_mask(ph, pw, win, win // 2).to(x)
-        for layer in self.layers:
-            tokens = layer(tokens, (ph, pw), mask)
-        body = self.norm(tokens).transpose(1, 2).reshape(b, c, ph, pw)
-        res = self.conv_after_body(body) + feat
-        out = self.conv_last(self.upsample(self.conv_before_upsample(res)))
-        return (out + self.mean)[..., :h * self.scale, :w * self.scale]
+        _, res = self.trunk(x)
+        return self.finish(self.conv_last(self.upsample(self.conv_before_upsample(res))), h, w)
 
     def bytes_per_pixel(self) -> int:
         """Estimated peak float32 bytes per input pixel: a block's token maps and the larger of the

@@ -162,28 +162,62 @@ def _residual_conv(dim: int, three: bool) -> nn.Module:
                          nn.LeakyReLU(0.2), nn.Conv2d(dim // 4, dim, 3, 1, 1))
 
 
-class SwinIR(nn.Module):
+def pixelshuffle_upsample(scale: int) -> nn.Sequential:
+    """The classical head's upsampler: a conv and a x2 PixelShuffle per octave (one x3 for scale 3)."""
+    stages = [(4, 2)] * int(math.log2(scale)) if scale != 3 else [(9, 3)]
+    return nn.Sequential(*(m for k, s in stages for m in (
+        nn.Conv2d(HEAD_FEATURES, k * HEAD_FEATURES, 3, 1, 1), nn.PixelShuffle(s))))
+
+
+class WindowTransformerSR(nn.Module):
+    """The trunk SwinIR and HAT share, with their released module names: the RGB mean shift, the first
+    conv, an optional patch norm, residual groups over tokens, a final norm and the conv after the body.
+    Subclasses add `layers` (each called as layer(tokens, (H, W), shift_mask)) and a head."""
+
+    def __init__(self, channels: int, dim: int, window: int, patch_norm: bool, scale: int) -> None:
+        super().__init__()
+        self.window, self.scale, self.channels, self.patch_norm = window, scale, channels, patch_norm
+        mean = torch.tensor(RGB_MEAN if channels == 3 else (0.0,) * channels).view(1, channels, 1, 1)
+        self.register_buffer("mean", mean, persistent=False)
+        self.conv_first = nn.Conv2d(channels, dim, 3, 1, 1)
+        if patch_norm:
+            self.patch_embed = nn.Module()
+            self.patch_embed.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim)
+
+    def trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input padded by reflection to whole windows, minus the mean; first conv + body's residual)."""
+        h, w = x.shape[-2:]
+        x = F.pad(x, (0, -w % self.window, 0, -h % self.window), mode="reflect") - self.mean
+        feat = self.conv_first(x)
+        b, c, ph, pw = feat.shape
+        tokens = feat.flatten(2).transpose(1, 2)  # (B, H W, C)
+        if self.patch_norm:
+            tokens = self.patch_embed.norm(tokens)
+        mask = shift_mask(ph, pw, self.window, self.window // 2).to(x)
+        for layer in self.layers:
+            tokens = layer(tokens, (ph, pw), mask)
+        body = self.norm(tokens).transpose(1, 2).reshape(b, c, ph, pw)
+        return x, self.conv_after_body(body) + feat
+
+    def finish(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The head's output with the mean added back, cropped to scale x the unpadded input."""
+        return (out + self.mean)[..., :height * self.scale, :width * self.scale]
+
+
+class SwinIR(WindowTransformerSR):
     """Image in [0, 1] (B, C, H, W) -> (B, C, scale H, scale W)."""
 
     def __init__(self, shape: SwinIRShape) -> None:
-        super().__init__()
-        self.shape, self.scale, self.channels = shape, shape.scale, shape.channels
+        super().__init__(shape.channels, shape.embed_dim, shape.window, shape.patch_norm, shape.scale)
+        self.shape = shape
         dim, out = shape.embed_dim, shape.channels
-        mean = torch.tensor(RGB_MEAN if out == 3 else (0.0,) * out).view(1, out, 1, 1)
-        self.register_buffer("mean", mean, persistent=False)
-        self.conv_first = nn.Conv2d(out, dim, 3, 1, 1)
-        if shape.patch_norm:
-            self.patch_embed = nn.Module()
-            self.patch_embed.norm = nn.LayerNorm(dim)
         self.layers = nn.ModuleList(ResidualGroup(dim, d, h, shape) for d, h in zip(shape.depths, shape.heads))
-        self.norm = nn.LayerNorm(dim)
         self.conv_after_body = _residual_conv(dim, shape.three_conv)
         if shape.upsampler in ("pixelshuffle", "nearest+conv"):
             self.conv_before_upsample = nn.Sequential(nn.Conv2d(dim, HEAD_FEATURES, 3, 1, 1), nn.LeakyReLU())
         if shape.upsampler == "pixelshuffle":
-            stages = [(4, 2)] * int(math.log2(shape.scale)) if shape.scale != 3 else [(9, 3)]
-            self.upsample = nn.Sequential(*(m for k, s in stages for m in (
-                nn.Conv2d(HEAD_FEATURES, k * HEAD_FEATURES, 3, 1, 1), nn.PixelShuffle(s))))
+            self.upsample = pixelshuffle_upsample(shape.scale)
         elif shape.upsampler == "pixelshuffledirect":
             self.upsample = nn.Sequential(nn.Conv2d(dim, shape.scale**2 * out, 3, 1, 1), nn.PixelShuffle(shape.scale))
         elif shape.upsampler == "nearest+conv":
@@ -192,24 +226,9 @@ class SwinIR(nn.Module):
         if shape.upsampler != "pixelshuffledirect":
             self.conv_last = nn.Conv2d(HEAD_FEATURES if shape.upsampler else dim, out, 3, 1, 1)
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)  # (B, H W, C)
-        if self.shape.patch_norm:
-            tokens = self.patch_embed.norm(tokens)
-        window = self.shape.window
-        mask = shift_mask(h, w, window, window // 2).to(x)
-        for layer in self.layers:
-            tokens = layer(tokens, (h, w), mask)
-        return self.norm(tokens).transpose(1, 2).reshape(b, c, h, w)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        win = self.shape.window
-        x = F.pad(x, (0, -w % win, 0, -h % win), mode="reflect")
-        x = x - self.mean
-        feat = self.conv_first(x)
-        res = self.conv_after_body(self._features(feat)) + feat
+        x, res = self.trunk(x)
         up = self.shape.upsampler
         if up == "pixelshuffle":
             out = self.conv_last(self.upsample(self.conv_before_upsample(res)))
@@ -222,7 +241,7 @@ class SwinIR(nn.Module):
             out = self.conv_last(F.leaky_relu(self.conv_hr(y), 0.2))
         else:
             out = x + self.conv_last(res)
-        return (out + self.mean)[..., :h * self.scale, :w * self.scale]
+        return self.finish(out, h, w)
 
     def bytes_per_pixel(self) -> int:
         """Estimated peak float32 bytes per input pixel: a block's token maps (input, norm, q/k/v, MLP
