@@ -176,6 +176,7 @@ class MainWindow(QMainWindow):
         self.stack.layers_changed.connect(self._refresh_control_layers)
         self.prompt_panel.settings_dropped.connect(self.import_settings)
         self.control_panel.add_requested.connect(self._add_control_unit)
+        self.control_panel.type_changed.connect(self._retype_control_layer)
         self.history_panel.place_requested.connect(self.place_on_canvas)
         self.history_panel.reuse_settings_requested.connect(lambda e: self.job_model.set_job(e.job))
         self.history_panel.reuse_seed_requested.connect(lambda e: self._reuse_seed(e))
@@ -201,6 +202,16 @@ class MainWindow(QMainWindow):
         layer = self.stack.add_layer(LayerKind.CONTROL, f"{control_type} map", control_type=control_type)
         self.stack.set_current(layer.id)
         self.control_panel.add_unit(control_type, f"layer:{layer.id}")
+
+    def _retype_control_layer(self, image: str, old: str, new: str) -> None:
+        """A unit's type changed: its layer, if it was of the old type, takes the new one (and its
+        default name follows), so the layer shows and saves as what the unit reads."""
+        layer = self.stack.find(image.removeprefix("layer:")) if image.startswith("layer:") else None
+        if layer is None or layer.control_type != old:
+            return
+        self.stack.set_control_type(layer.id, new)
+        if layer.name == f"{old} map":
+            self.stack.rename_layer(layer.id, f"{new} map")
 
     def _reuse_seed(self, entry: HistoryEntry) -> None:
         self.job_model.set(seed=entry.job.seed)

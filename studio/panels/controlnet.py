@@ -37,6 +37,7 @@ class ControlNetPanel(QWidget):
 
     add_requested = Signal(str)  # control type: the window creates a layer and calls add_unit
     remove_requested = Signal(str)  # the image reference of the removed unit
+    type_changed = Signal(str, str, str)  # a unit's image reference, its old type, its new type
 
     def __init__(self, model: JobModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -161,4 +162,5 @@ class ControlNetPanel(QWidget):
             self._model.invalid.emit(f"controls[{row}]", str(exc))
             self._show_current(row)
             return
-        self._model.set(controls=tuple(controls))
+        if self._model.set(controls=tuple(controls)) and controls[row].type != unit.type:
+            self.type_changed.emit(controls[row].image, unit.type, controls[row].type)

@@ -77,6 +77,23 @@ def test_each_control_unit_type_gets_a_layer_of_its_kind(window: MainWindow, con
     assert control_array(layer).max() == 0  # a fresh map is black
 
 
+def test_changing_a_units_type_retypes_its_layer_unless_the_layer_was_retyped_by_hand(window: MainWindow) -> None:
+    box = window.control_panel.type_box
+    box.setCurrentIndex(box.findData("scribble"))
+    window.control_panel.add_button.click()
+    (unit,) = window.job_model.job.controls
+    layer = window.stack.layer(unit.image.removeprefix("layer:"))
+    box.setCurrentIndex(box.findData("canny"))  # the selected unit's type, as the user picks it
+    assert window.job_model.job.controls[0].type == "canny"
+    assert layer.control_type == "canny" and layer.name == "canny map"
+    window.stack.rename_layer(layer.id, "my edges")
+    box.setCurrentIndex(box.findData("lineart"))
+    assert layer.control_type == "lineart" and layer.name == "my edges"  # a name the user chose stays
+    window.stack.set_control_type(layer.id, "seg")  # the layer says otherwise: the unit's change leaves it
+    box.setCurrentIndex(box.findData("pose"))
+    assert window.job_model.job.controls[0].type == "pose" and layer.control_type == "seg"
+
+
 def test_pose_layer_survives_save_and_reopen_and_its_joints_still_drag(window: MainWindow, tmp_path: Path) -> None:
     size = window.stack.canvas_size.width()
     people = stick_figure(size)
