@@ -1,6 +1,10 @@
 """Built-in model benchmark: prompt adherence on held-out prompts, and the speed of one image.
 
-Run: python benchmarks/builtin_quality.py [--prompts 200] [--steps 20] [--repeats 5] [--device cpu]
+Run: python benchmarks/builtin_quality.py [--prompts 200] [--steps 20] [--repeats 5] [--device cpu] [--model DIR]
+
+--model measures another model folder laid out like the built-in one (a trainer's --out, e.g. an
+experiment with `python -m engine.train ... --set`): its ControlNets are looked up beside it (DIR/../controlnet),
+and its own detector/ and upscaler/ are used when it has them, else the built-in ones.
 
 Quality: held-out captions of the shapes world (never trained on), generated at the model card's
 settings (128 x 128, Euler, flow-shift schedule, CFG 4) with seeds 0..N-1, judged automatically:
@@ -45,7 +49,7 @@ from benchmarks.pipeline import median_times, quiet  # noqa: E402
 from engine.data import HELDOUT_SEEDS, make_sample, parse_caption  # noqa: E402
 from engine.data.judge import EDGE_TOLERANCE_PX, edge_f1, judge_colours  # noqa: E402
 from engine.detect.shapes import load_detector  # noqa: E402
-from engine.models import ModelNotFoundError  # noqa: E402
+from engine.models import ModelNotFoundError, ModelStore  # noqa: E402
 from engine.pipeline import Engine, ImageInputs, builtin_model  # noqa: E402
 from engine.sampling import GeneratorNoise  # noqa: E402
 from engine.settings import ControlUnit, Job, ModelRef  # noqa: E402
@@ -53,8 +57,8 @@ from engine.settings import ControlUnit, Job, ModelRef  # noqa: E402
 OUT = ROOT / "benchmarks" / "out"
 
 
-def builtin_job(engine: Engine, steps: int) -> Job:
-    folder = builtin_model()
+def builtin_job(engine: Engine, steps: int, folder: Path | None = None) -> Job:
+    folder = folder or builtin_model()
     if folder is None:
         raise SystemExit("no built-in model: run `make train-builtin` (python -m engine.train vqgan, then flow)")
     job = engine.recommended(Job(model=ModelRef(name=folder.name, path=str(folder))))
@@ -243,13 +247,22 @@ def main() -> None:
     parser.add_argument("--detector-images", type=int, default=500)
     parser.add_argument("--sr-images", type=int, default=100)
     parser.add_argument("--device", default=None)
+    parser.add_argument("--model", type=Path, help="another model folder laid out like the built-in one")
     args = parser.parse_args()
-    engine = Engine(device=args.device)
-    job = builtin_job(engine, args.steps)
+    if args.model is not None and not (args.model / "model_index.json").is_file():
+        raise SystemExit(f"--model {args.model}: no model_index.json there")
+    store = ModelStore.with_roots([args.model.parent]) if args.model is not None else None
+    engine = Engine(device=args.device, store=store)
+    job = builtin_job(engine, args.steps, args.model)
     print(f"device {engine.device}, model {job.model.path}")
     speed(engine, job, args.repeats)
     folder = Path(job.model.path or "")
-    detector = load_detector(folder / "detector") if (folder / "detector" / "model.safetensors").is_file() else None
+    shipped = builtin_model() or folder
+    detector_dir = next((d / "detector" for d in (folder, shipped) if (d / "detector" / "model.safetensors").is_file()),
+                        None)
+    detector = load_detector(detector_dir) if detector_dir is not None else None
+    if detector_dir is not None and detector_dir.parent != folder:
+        print(f"detector: {detector_dir} (the model folder has none)")
     quality(engine, job, args.prompts, detector)
     if detector is not None:
         reconstruction_ceiling(engine, job, args.prompts, detector)
@@ -258,7 +271,7 @@ def main() -> None:
         print("detector mAP@0.5       not measured: no built-in detector")
     else:
         detector_map(detector, args.detector_images)
-    upscaler_psnr(folder / "upscaler", args.sr_images)
+    upscaler_psnr(folder / "upscaler" if (folder / "upscaler").is_dir() else shipped / "upscaler", args.sr_images)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""`python -m engine.train MODEL [--steps N] [--out DIR] [--device D] [--seed S] [--vae DIR] [--base DIR]
-[--kind TYPE ...]`."""
+"""`python -m engine.train MODEL [--steps N] [--set FIELD=VALUE ...] [--out DIR] [--device D] [--seed S]
+[--vae DIR] [--base DIR] [--kind TYPE ...]`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,60 @@ import argparse
 import dataclasses
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from engine.paths import builtin_models_dir
 from engine.train.loop import setup_run
 
 BUILTIN = "atelier-shapes"
+C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A --set that names no field of the model's config, or a value of the wrong kind."""
+
+
+def _coerce(name: str, text: str, current: Any) -> Any:
+    """`text` as a value of the same kind as the field's default (bool, int, float, str or a tuple of them)."""
+    def one(item: str, like: Any) -> Any:
+        if isinstance(like, bool):
+            if item.lower() not in ("true", "false", "1", "0"):
+                raise ConfigError(f"{name} takes true or false, not {item!r}")
+            return item.lower() in ("true", "1")
+        try:
+            return type(like)(item)
+        except ValueError:
+            raise ConfigError(f"{name} takes a {type(like).__name__}, not {item!r}") from None
+
+    if isinstance(current, tuple):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if not items:
+            raise ConfigError(f"{name} takes a comma-separated list")
+        return tuple(one(item, current[0]) for item in items)
+    return one(text, current)
+
+
+def apply_settings(config: C, settings: Sequence[str]) -> C:
+    """The config with each FIELD=VALUE in `settings` applied (values parsed like the field's default)."""
+    fields = {f.name for f in dataclasses.fields(config)}  # type: ignore[arg-type]
+    changes = {}
+    for setting in settings:
+        name, sep, text = setting.partition("=")
+        name = name.strip()
+        if not sep or name not in fields:
+            raise ConfigError(f"--set {setting!r}: {type(config).__name__} has the fields {', '.join(sorted(fields))}")
+        changes[name] = _coerce(name, text.strip(), getattr(config, name))
+    return dataclasses.replace(config, **changes)  # type: ignore[type-var]
+
+
+def _config(cls: type[C], args: argparse.Namespace) -> C:
+    """The model's default config, with --steps and then every --set applied."""
+    config = cls()
+    if args.steps is not None:
+        config = dataclasses.replace(config, steps=args.steps)  # type: ignore[type-var]
+    return apply_settings(config, args.set or ())
 
 
 def _vqgan(args: argparse.Namespace, command: str) -> dict[str, float]:
@@ -22,6 +69,7 @@ def _vqgan(args: argparse.Namespace, command: str) -> dict[str, float]:
     config = VQGANConfig()
     if args.steps is not None:
         config = dataclasses.replace(config, steps=args.steps, gan_start=min(config.gan_start, 2 * args.steps // 3))
+    config = apply_settings(config, args.set or ())
     out = args.out or builtin_models_dir() / BUILTIN / "vae"
     return train_vqgan(config, setup_run(out, args.device, args.seed), command)
 
@@ -29,7 +77,7 @@ def _vqgan(args: argparse.Namespace, command: str) -> dict[str, float]:
 def _flow(args: argparse.Namespace, command: str) -> dict[str, float]:
     from engine.train.flow import FlowConfig, train_flow
 
-    config = FlowConfig() if args.steps is None else FlowConfig(steps=args.steps)
+    config = _config(FlowConfig, args)
     vae = args.vae or builtin_models_dir() / BUILTIN / "vae"
     if not (vae / "config.json").is_file():
         raise SystemExit(f"no VQGAN in {vae}: train it first (python -m engine.train vqgan) or pass --vae DIR")
@@ -40,7 +88,7 @@ def _flow(args: argparse.Namespace, command: str) -> dict[str, float]:
 def _detector(args: argparse.Namespace, command: str) -> dict[str, float]:
     from engine.train.detector import DetectorConfig, train_detector
 
-    config = DetectorConfig() if args.steps is None else DetectorConfig(steps=args.steps)
+    config = _config(DetectorConfig, args)
     out = args.out or builtin_models_dir() / BUILTIN / "detector"
     return train_detector(config, setup_run(out, args.device, args.seed), command)
 
@@ -48,7 +96,7 @@ def _detector(args: argparse.Namespace, command: str) -> dict[str, float]:
 def _sr(args: argparse.Namespace, command: str) -> dict[str, float]:
     from engine.train.sr import SRConfig, train_sr
 
-    config = SRConfig() if args.steps is None else SRConfig(steps=args.steps)
+    config = _config(SRConfig, args)
     out = args.out or builtin_models_dir() / BUILTIN / "upscaler"
     return train_sr(config, setup_run(out, args.device, args.seed), command)
 
@@ -57,7 +105,7 @@ def _controlnet(args: argparse.Namespace, command: str) -> dict[str, float]:
     from engine.pipeline.resolve import builtin_model
     from engine.train.controlnet import CONTROL_TYPE, KINDS, ControlNetConfig, train_controlnets
 
-    config = ControlNetConfig() if args.steps is None else ControlNetConfig(steps=args.steps)
+    config = _config(ControlNetConfig, args)
     base = args.base or builtin_model()
     if base is None:
         raise SystemExit("no built-in model to control: train it first (vqgan, then flow) or pass --base DIR")
@@ -82,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.train", description="Train a built-in model from scratch.")
     parser.add_argument("model", choices=sorted(TRAINERS), help="which model to train")
     parser.add_argument("--steps", type=int, help="training steps (default: the model's own)")
+    parser.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                        help="change one field of the model's config, e.g. block_out_channels=32,64,128,128 "
+                        "(repeatable; recorded in training.json)")
     parser.add_argument("--out", type=Path, help="output folder (default: its folder under resources/models/)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="torch seed for the initial weights (default 0)")
@@ -94,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps is not None and args.steps < 1:
         parser.error("--steps must be >= 1")
     command = shlex.join(["python", "-m", "engine.train", *argv])
-    figures = TRAINERS[args.model](args, command)
+    try:
+        figures = TRAINERS[args.model](args, command)
+    except ConfigError as exc:
+        parser.error(str(exc))
     for name, value in figures.items():
         print(f"{name}: {value:.4g}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,33 @@ def test_cli_lists_models_and_rejects_bad_steps() -> None:
     bad = subprocess.run([sys.executable, "-m", "engine.train", "vqgan", "--steps", "0"], cwd=ROOT,
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "--steps must be >= 1" in bad.stderr
+
+
+def test_set_changes_config_fields_with_their_own_types() -> None:
+    from engine.train.__main__ import ConfigError, apply_settings
+    from engine.train.flow import FlowConfig
+
+    config = apply_settings(VQGANConfig(), ["block_out_channels=32, 64,128,128", "lr=1e-4", "steps=7",
+                                            "quantizer=fsq"])
+    assert config.block_out_channels == (32, 64, 128, 128) and config.lr == 1e-4 and config.steps == 7
+    assert config.quantizer == "fsq" and config.latent_channels == VQGANConfig().latent_channels
+    flow = apply_settings(FlowConfig(), ["attention=false,true,false", "caption_dropout=0.2"])
+    assert flow.attention == (False, True, False) and flow.caption_dropout == 0.2
+    for bad, words in (("nope=1", "has the fields"), ("steps", "has the fields"), ("steps=1.5", "takes a int"),
+                       ("attention=maybe", "true or false"), ("block_out_channels=", "comma-separated")):
+        with pytest.raises(ConfigError, match=words):
+            apply_settings(FlowConfig() if bad.startswith("attention") else VQGANConfig(), [bad])
+
+
+def test_cli_set_is_recorded_and_bad_fields_are_refused(tmp_path: Path) -> None:
+    bad = subprocess.run([sys.executable, "-m", "engine.train", "sr", "--set", "colour=red"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "SRConfig has the fields" in bad.stderr and "Traceback" not in bad.stderr
+    out = subprocess.run([sys.executable, "-m", "engine.train", "sr", "--steps", "2", "--set", "features=8",
+                          "--set", "eval_images=2", "--set", "scenes_per_step=1", "--out", str(tmp_path / "sr"),
+                          "--device", "cpu"], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    record = json.loads((tmp_path / "sr" / "training.json").read_text())
+    assert record["config"]["features"] == 8 and record["config"]["steps"] == 2
+    assert "--set features=8" in record["command"]
