@@ -15,6 +15,8 @@ settings (128 x 128, Euler, flow-shift schedule, CFG 4) with seeds 0..N-1, judge
   - the ceiling those two judges allow: the same figures for the held-out scenes' own renders and
     for their VQGAN reconstructions (what a perfect flow model could at best score through this
     autoencoder), with the reconstructions' PSNR;
+  - with --denoise-sweep S,S,...: the same judges on img2img from each held-out scene at those denoise
+    strengths, which shows at what noise level the model loses the prompt;
   - the detector's own mAP on held-out scenes (cross-checked with pycocotools) and the upscaler's
     PSNR against bicubic; a figure whose model is missing prints as "not measured".
 A grid of the first 16 samples with their prompts is saved to benchmarks/out/builtin_samples.png.
@@ -153,6 +155,25 @@ def quality(engine: Engine, job: Job, prompts: int, detector) -> None:  # type: 
     save_grid(tiles, OUT / "builtin_samples.png")
 
 
+def denoise_sweep(engine: Engine, job: Job, prompts: int, detector, strengths: list[float]) -> None:  # type: ignore[no-untyped-def]
+    """Where the flow model loses the prompt: img2img from each held-out scene's own render with its caption at
+    increasing denoise strengths (0: the scene through the VQGAN, 1: generation from noise), judged like quality()."""
+    for strength in strengths:
+        colours, classes = [0, 0], [0, 0]
+        for i in range(prompts):
+            sample = make_sample(HELDOUT_SEEDS.start + i)
+            run = dataclasses.replace(job, prompt=sample.caption, seed=i, init_image="scene.png", denoise=strength)
+            (result,) = engine.run(run, ImageInputs(images={"scene.png": sample.image}))
+            verdict = judge_colours(result.image, sample.caption)
+            colours[0], colours[1] = colours[0] + verdict.correct, colours[1] + verdict.total
+            if detector is not None:
+                hit, total = class_hits(detector, result.image, sample.caption)
+                classes[0], classes[1] = classes[0] + hit, classes[1] + total
+        found = f"class {classes[0] / max(classes[1], 1):6.1%}" if detector is not None else "class not measured"
+        print(f"from held-out scenes, denoise {strength:.2f}: colour {colours[0] / max(colours[1], 1):6.1%}, "
+              f"{found} ({prompts} scenes)")
+
+
 def reconstruction_ceiling(engine: Engine, job: Job, scenes: int, detector) -> None:  # type: ignore[no-untyped-def]
     """Colour and class accuracy of held-out scenes' renders and of their VQGAN reconstructions."""
     vq = engine.load(job.model)[0].components()["vae"]
@@ -248,6 +269,9 @@ def main() -> None:
     parser.add_argument("--sr-images", type=int, default=100)
     parser.add_argument("--device", default=None)
     parser.add_argument("--model", type=Path, help="another model folder laid out like the built-in one")
+    parser.add_argument("--denoise-sweep", type=lambda text: [float(x) for x in text.split(",")], metavar="S,S,...",
+                        help="also judge img2img from the held-out scenes at these denoise strengths "
+                        "(where between noise and the scene the model loses the prompt)")
     args = parser.parse_args()
     if args.model is not None and not (args.model / "model_index.json").is_file():
         raise SystemExit(f"--model {args.model}: no model_index.json there")
@@ -266,6 +290,8 @@ def main() -> None:
     quality(engine, job, args.prompts, detector)
     if detector is not None:
         reconstruction_ceiling(engine, job, args.prompts, detector)
+    if args.denoise_sweep:
+        denoise_sweep(engine, job, args.prompts, detector, args.denoise_sweep)
     controlnet_edges(engine, job, args.edge_prompts)
     if detector is None:
         print("detector mAP@0.5       not measured: no built-in detector")
