@@ -29,6 +29,7 @@ train-builtin: setup
 # The wheel and sdist (resources/ inside, as the package atelier_resources) into dist/.
 dist: setup-test
 	$(VENV)/bin/python -m build --outdir dist .
+	rm -rf atelier.egg-info  # setuptools' build leftover
 
 # The one-folder bundle dist/atelier/ (runs with no Python installed), built in its own venv so
 # that nothing from the test tools ends up in it, then started headless by packaging/smoke.py.
