@@ -7,6 +7,11 @@ learns the velocity v = e - x_0, with t drawn from a logit-normal distribution (
 the real CLIP tokenizer, trained from scratch together with the UNet). Captions are dropped to
 the empty prompt 10 % of the time, so classifier-free guidance works at inference.
 
+The MSE weighs the latent pixels a shape touches (and their ring) 1 + shape_weight times a background
+one. Each pixel's optimum is still the mean velocity, so the flow is the same; what changes is where
+the small model's capacity goes: shapes cover about a third of the latent pixels (with the ring) yet
+all of the prompt's hard part, and plain MSE spends most of its gradient on the easy background.
+
 The result is an SD1-shaped diffusers folder with a flow scheduler, loaded by the same code as
 users' checkpoints; only the UNet and text encoder weights are stored in float16 (the loader
 casts them to the run's dtype), which halves the download-free install.
@@ -58,6 +63,9 @@ class FlowConfig:
     layers_per_block: int = 1
     attention_heads: int = 4
     shift: float = 1.0  # sampling shift of the flow schedule (1: none; SD3 uses 3 at 1024 px)
+    # extra loss weight on latent pixels at and next to shapes (0: plain MSE); the per-pixel optimum
+    # is unchanged, the model's capacity goes where the prompt's shapes are rather than to the background
+    shape_weight: float = 12.0  # 0, 4, 12 on 200 held-out prompts: colour 63, 69, 80 %; class 30, 36, 38 %
     data_seed: int = 1
     eval_scenes: int = 256
 
@@ -106,19 +114,37 @@ def encode_latents(vq: VQModel, images: torch.Tensor) -> torch.Tensor:
     return z_q * vq.config.scaling_factor
 
 
+def shape_cells(segmentation: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, h, w) bool: the latent cells a shape covers at all, grown by one cell (so its rim is in),
+    from (N, 3, H, W) segmentation maps (background black) and the autoencoder's downsampling factor."""
+    foreground = (segmentation.sum(dim=1, keepdim=True) > 0).float()
+    cells = torch.nn.functional.max_pool2d(foreground, factor)
+    return torch.nn.functional.max_pool2d(cells, 3, stride=1, padding=1)[:, 0] > 0
+
+
+def flow_loss(pred: torch.Tensor, target: torch.Tensor, cells: torch.Tensor, shape_weight: float) -> torch.Tensor:
+    """The velocity MSE, each latent pixel in `cells` (N, h, w) weighing 1 + shape_weight times a
+    background one: a weighted mean over (N, C, h, w), the plain mean when shape_weight is 0."""
+    weight = 1 + shape_weight * cells[:, None].to(pred.dtype)
+    return ((pred - target).square() * weight).sum() / (weight.sum() * pred.shape[1])
+
+
 class LatentCache:
-    """Latents and caption token ids of a fixed set of training scenes, encoded once."""
+    """Latents, caption token ids and shape cells (see shape_cells) of a fixed set of scenes, encoded once."""
 
     def __init__(self, vq: VQModel, tokenizer: Any, seeds: range, device: torch.device, label: str = "latents") -> None:
-        latents, ids = [], []
+        latents, ids, cells = [], [], []
+        factor = 2 ** (len(vq.config.block_out_channels) - 1)
         bar = ProgressBar(len(seeds), label)
-        for batch in iterate_batches(seeds, 64):
+        for batch in iterate_batches(seeds, 64, controls=("segmentation",)):
             latents.append(encode_latents(vq, batch.images.to(device)).cpu())
             ids += [window_ids(tokenizer, c)[0] for c in batch.captions]
+            cells.append(shape_cells(batch.segmentation, factor))
             bar.update(sum(len(x) for x in latents), {})
         bar.close()
         self.latents = torch.cat(latents)  # (N, C, 16, 16)
         self.ids = torch.tensor(ids)  # (N, 77)
+        self.cells = torch.cat(cells)  # (N, 16, 16) bool
         self.empty = torch.tensor(window_ids(tokenizer, "")[0])  # (77,)
 
 
@@ -275,7 +301,7 @@ def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path)
         with setup.autocast():
             states = text(ids.to(device)).last_hidden_state
             pred = unet(xt, t * 1000, states).sample.float()
-        loss = (pred - target).square().mean()
+        loss = flow_loss(pred, target, cache.cells[idx].to(device), config.shape_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -15,7 +15,7 @@ from engine.models.card import read_card
 from engine.models.detect import detect_path
 from engine.pipeline import Engine
 from engine.settings import Job, ModelRef
-from engine.train.flow import flow_pair, logit_normal
+from engine.train.flow import flow_loss, flow_pair, logit_normal, shape_cells
 
 
 def test_flow_path_runs_from_data_to_noise_with_constant_velocity() -> None:
@@ -32,6 +32,29 @@ def test_logit_normal_times_have_the_sd3_distribution() -> None:
     logit = torch.log(t / (1 - t))
     assert abs(float(logit.mean())) < 0.01 and abs(float(logit.std()) - 1) < 0.01
     assert abs(float(t.median()) - 0.5) < 0.005
+
+
+def test_shape_cells_are_the_latent_cells_a_shape_touches_and_their_ring() -> None:
+    seg = torch.zeros(2, 3, 128, 128)
+    seg[0, 1, 41:47, 42:44] = 1.0  # inside latent cell (5, 5) of an 8x-downsampling autoencoder
+    seg[1, :, 127, 0] = 0.5  # one pixel in the bottom-left corner cell (15, 0)
+    cells = shape_cells(seg, 8)
+    assert cells.shape == (2, 16, 16) and cells.dtype == torch.bool
+    expected = torch.zeros(2, 16, 16, dtype=torch.bool)
+    expected[0, 4:7, 4:7] = True
+    expected[1, 14:16, 0:2] = True
+    assert torch.equal(cells, expected)
+
+
+def test_flow_loss_weighs_shape_cells_and_is_the_plain_mse_without_weight() -> None:
+    g = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(3, 8, 4, 4, generator=g), torch.randn(3, 8, 4, 4, generator=g)
+    cells = torch.rand(3, 4, 4, generator=g) > 0.6
+    torch.testing.assert_close(flow_loss(pred, target, cells, 0.0), (pred - target).square().mean())
+    err = (pred - target).square()
+    on, off = err.permute(1, 0, 2, 3)[:, cells].sum(), err.permute(1, 0, 2, 3)[:, ~cells].sum()
+    expected = (5 * on + off) / (8 * (5 * cells.sum() + (~cells).sum()))
+    torch.testing.assert_close(flow_loss(pred, target, cells, 4.0), expected)
 
 
 def test_tiny_flow_run_writes_a_complete_model_folder(tiny_builtin: Path) -> None:
