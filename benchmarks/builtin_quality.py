@@ -175,12 +175,15 @@ def denoise_sweep(engine: Engine, job: Job, prompts: int, detector, strengths: l
 
 
 def reconstruction_ceiling(engine: Engine, job: Job, scenes: int, detector) -> None:  # type: ignore[no-untyped-def]
-    """Colour and class accuracy of held-out scenes' renders and of their VQGAN reconstructions."""
+    """Colour and class accuracy, and edge F1 against the scenes' edge maps, of held-out scenes' renders
+    and of their VQGAN reconstructions: what the judges give at best through this autoencoder."""
     vq = engine.load(job.model)[0].components()["vae"]
     totals = {"scene renders": [0, 0, 0, 0], "VQGAN reconstructions": [0, 0, 0, 0]}
-    psnrs = []
+    psnrs: list[float] = []
+    edges: dict[str, list[float]] = {name: [] for name in totals}
     for i in range(scenes):
-        sample = make_sample(HELDOUT_SEEDS.start + i)
+        sample = make_sample(HELDOUT_SEEDS.start + i, controls=("edges",))
+        assert sample.edges is not None
         x = torch.from_numpy(sample.image).permute(2, 0, 1).float().div(127.5).sub(1)[None]  # (1, 3, H, W)
         with torch.no_grad():
             y = vq.decode(vq.encode(x.to(vq.device, vq.dtype)).latents).sample.float().cpu()
@@ -191,9 +194,11 @@ def reconstruction_ceiling(engine: Engine, job: Job, scenes: int, detector) -> N
             hit, total = class_hits(detector, image, sample.caption)
             counts[0], counts[1] = counts[0] + verdict.correct, counts[1] + verdict.total
             counts[2], counts[3] = counts[2] + hit, counts[3] + total
+            edges[name].append(edge_f1(sample.edges, image))
     for name, (c, ct, k, kt) in totals.items():
-        print(f"ceiling, {name:22s} colour {c / max(ct, 1):6.1%}, class {k / max(kt, 1):6.1%}"
-              + (f", PSNR {np.mean(psnrs):.2f} dB" if name.startswith("VQGAN") else "") + f" ({scenes} held-out scenes)")
+        psnr = f", PSNR {np.mean(psnrs):.2f} dB" if name.startswith("VQGAN") else ""
+        print(f"ceiling, {name:22s} colour {c / max(ct, 1):6.1%}, class {k / max(kt, 1):6.1%}, "
+              f"edge F1 {np.mean(edges[name]):.3f}{psnr} ({scenes} held-out scenes)")
 
 
 def controlnet_edges(engine: Engine, job: Job, prompts: int) -> None:

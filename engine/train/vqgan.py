@@ -32,7 +32,9 @@ class VQGANConfig:
     steps: int = 3500
     batch_size: int = 16
     crop: int = 64  # training crop side, px
-    lr: float = 3e-4  # 1e-3 learns slower here (the loss rises for a while)
+    # held-out PSNR after 1000 steps with edge_weight 4: lr 1.5e-4 23.0, 3e-4 23.9, 6e-4 24.4 dB
+    # (1e-3: the loss rises for a while)
+    lr: float = 6e-4
     warmup: int = 100
     codebook_size: int = 8192  # 13 bits per 8 x 8 patch: 512 codes cost 1.1 dB held-out PSNR at 800 steps
     latent_channels: int = 8
@@ -45,6 +47,9 @@ class VQGANConfig:
     quantizer: str = "vq"  # "vq": a learned codebook; "fsq": a fixed grid (see fsq_round)
     fsq_levels: int = 8  # grid points per latent channel for "fsq" (codebook_size = levels ** channels)
     commitment: float = 0.25  # beta: how hard the encoder is pulled onto its codes
+    # pixels on or next to an edge (see edge_map) weigh 1 + edge_weight in the L1 + L2 loss: two thirds
+    # of the squared error sits in the 3-pixel band along outlines, 6 % of the pixels (0 -> 4: +0.25 dB at 1000 steps)
+    edge_weight: float = 4.0
     data_seed: int = 0
     eval_images: int = 256
 
@@ -101,6 +106,15 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)  # (B, 1, H/8, W/8)
+
+
+def edge_map(images: torch.Tensor, threshold: float = 0.1, grow: int = 1) -> torch.Tensor:
+    """(B, 1, H, W) bool: pixels whose 3 x 3 neighbourhood spans more than `threshold` (images in
+    [-1, 1]) in some channel, grown by `grow` pixels. On shapes-world scenes that is the band along
+    shape outlines; flat colours and gradients (a few levels per pixel) stay out."""
+    spread = F.max_pool2d(images, 3, 1, 1) + F.max_pool2d(-images, 3, 1, 1)  # local max - local min
+    band = (spread.amax(dim=1, keepdim=True) > threshold).float()
+    return F.max_pool2d(band, 2 * grow + 1, 1, grow) > 0 if grow > 0 else band > 0
 
 
 def random_crops(images: torch.Tensor, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -163,6 +177,16 @@ class EMACodebook:
         return len(dead)
 
 
+def pixel_losses(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L1, L2) between out and x (B, 3, H, W): plain means, or weighted means with per-pixel
+    weights (B, 1, H, W)."""
+    if weight is None:
+        return (out - x).abs().mean(), (out - x).square().mean()
+    total = weight.sum() * x.shape[1]
+    return ((out - x).abs() * weight).sum() / total, ((out - x).square() * weight).sum() / total
+
+
 def _lr(step: int, config: VQGANConfig) -> float:
     """Linear warm-up, then a cosine decay to 5 % over the run."""
     if step < config.warmup:
@@ -218,7 +242,8 @@ def train_vqgan(config: VQGANConfig, setup: RunSetup, command: str) -> dict[str,
             out, commit, vectors = out.float(), commit.float(), vectors.float()
             gan = step >= config.gan_start
             g_loss = -disc(out).float().mean() if gan else None
-        l1, l2 = (out - x).abs().mean(), (out - x).square().mean()
+        weight = 1.0 + config.edge_weight * edge_map(x).float() if config.edge_weight > 0 else None
+        l1, l2 = pixel_losses(out, x, weight)
         loss = l1 + l2 + config.commitment * commit
         if g_loss is not None:
             loss = loss + config.gan_weight * g_loss

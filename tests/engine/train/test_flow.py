@@ -15,7 +15,7 @@ from engine.models.card import read_card
 from engine.models.detect import detect_path
 from engine.pipeline import Engine
 from engine.settings import Job, ModelRef
-from engine.train.flow import flow_loss, flow_pair, logit_normal, shape_cells
+from engine.train.flow import flow_loss, flow_pair, logit_normal, shape_cells, training_times
 
 
 def test_flow_path_runs_from_data_to_noise_with_constant_velocity() -> None:
@@ -32,6 +32,14 @@ def test_logit_normal_times_have_the_sd3_distribution() -> None:
     logit = torch.log(t / (1 - t))
     assert abs(float(logit.mean())) < 0.01 and abs(float(logit.std()) - 1) < 0.01
     assert abs(float(t.median()) - 0.5) < 0.005
+
+
+def test_training_times_follow_the_flow_shift() -> None:
+    plain = training_times(100_000, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(plain, logit_normal(100_000, torch.Generator().manual_seed(0)))
+    shifted = training_times(100_000, torch.Generator().manual_seed(0), shift=3.0)
+    assert abs(float(shifted.median()) - 0.75) < 0.005  # 3 * 0.5 / (1 + 2 * 0.5)
+    assert bool((shifted >= plain).all()) and 0 < float(shifted.min()) and float(shifted.max()) < 1
 
 
 def test_shape_cells_are_the_latent_cells_a_shape_touches_and_their_ring() -> None:

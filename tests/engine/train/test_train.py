@@ -20,9 +20,11 @@ from engine.train.vqgan import (
     EMACodebook,
     VQGANConfig,
     build_vqgan,
+    edge_map,
     fsq_grid,
     fsq_round,
     load_vqgan,
+    pixel_losses,
     random_crops,
     train_vqgan,
 )
@@ -106,6 +108,32 @@ def test_random_crops_are_seeded_windows() -> None:
     assert a.shape == (2, 3, 8, 8) and torch.equal(a, b)
     row = a[0, 0, 0, 0].item() // 16 % 16, a[0, 0, 0, 0].item() % 16  # the crop's origin in image 0
     assert torch.equal(a[0], images[0, :, int(row[0]):int(row[0]) + 8, int(row[1]):int(row[1]) + 8])
+
+
+def _square_scene() -> torch.Tensor:
+    """(1, 3, 32, 32) in [-1, 1]: a faint horizontal gradient with a white 6 x 6 square at rows and columns 20-25."""
+    image = torch.linspace(-0.5, -0.4, 32).expand(1, 3, 32, 32).clone()
+    image[:, :, 20:26, 20:26] = 1.0
+    return image
+
+
+def test_edge_map_marks_shape_outlines_and_not_gradients() -> None:
+    edges = edge_map(_square_scene(), grow=0)[0, 0]
+    inside = torch.zeros(32, 32, dtype=torch.bool)
+    inside[19:27, 19:27] = True  # the square and the pixels touching it
+    inside[21:25, 21:25] = False  # the square's interior: flat
+    assert torch.equal(edges, inside)
+    grown = edge_map(_square_scene(), grow=1)[0, 0]
+    assert grown.sum() > edges.sum() and bool(grown[18, 18]) and not bool(grown[22, 22])
+
+
+def test_pixel_losses_weigh_pixels_and_reduce_to_plain_means() -> None:
+    x, out = torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
+    out[0, :, 0, 0] = 2.0  # one wrong pixel
+    assert [v.item() for v in pixel_losses(out, x)] == pytest.approx([0.5, 1.0])
+    assert [v.item() for v in pixel_losses(out, x, torch.ones(1, 1, 2, 2))] == pytest.approx([0.5, 1.0])
+    weight = torch.tensor([[[[5.0, 1.0], [1.0, 1.0]]]])  # the wrong pixel weighs 5
+    assert [v.item() for v in pixel_losses(out, x, weight)] == pytest.approx([10 / 8, 20 / 8])
 
 
 def test_loss_curve_has_a_log_panel_and_a_signed_panel(tmp_path: Path) -> None:
