@@ -33,7 +33,7 @@ CONTROL_TYPE = {"edges": "canny", "scribble": "scribble", "segmentation": "seg"}
 
 @dataclass(frozen=True)
 class ControlNetConfig:
-    steps: int = 800
+    steps: int = 1600  # edge ControlNet on 50 held-out edge maps: 800 steps F1 0.44, 1600 steps 0.53
     batch_size: int = 32
     lr: float = 3e-4
     warmup: int = 50
