@@ -47,7 +47,7 @@ CLIP_BOS, CLIP_EOS = 49406, 49407
 class FlowConfig:
     """Architecture and schedule of the built-in flow model."""
 
-    steps: int = 3500  # ~40 min on a 2-core CPU (0.66 s a step)
+    steps: int = 7000  # ~48 min on a 2-core CPU (0.41 s a step); 3500 steps: colour 83 %, class 45 %; 7000: 93 %, 49 %
     batch_size: int = 64
     lr: float = 4e-4
     warmup: int = 200
