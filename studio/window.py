@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QModelIndex, QPoint, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -178,6 +178,8 @@ class MainWindow(QMainWindow):
         self.control_panel.add_requested.connect(self._add_control_unit)
         self.control_panel.type_changed.connect(self._retype_control_layer)
         self.history_panel.place_requested.connect(self.place_on_canvas)
+        self.history_panel.view.selectionModel().currentChanged.connect(lambda *_: self._show_selected_result())
+        self.canvas.gesture_started.connect(self._dismiss_result)
         self.history_panel.reuse_settings_requested.connect(lambda e: self.job_model.set_job(e.job))
         self.history_panel.reuse_seed_requested.connect(lambda e: self._reuse_seed(e))
         self.history_panel.export_requested.connect(self._export_entry_dialog)
@@ -263,6 +265,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Cancelling… (stops at the next step)")
         else:
             self.canvas.cancel_gesture()
+            self._dismiss_result()
 
     def _on_step(self, job_id: int, update: object) -> None:
         if not isinstance(update, Progress):
@@ -283,8 +286,8 @@ class MainWindow(QMainWindow):
         if self.history.rowCount():
             self.history_panel.view.setCurrentIndex(self.history.index(0))
         notes = sorted({note for result in results for note in result.notes})  # type: ignore[attr-defined]
-        self.statusBar().showMessage("; ".join([f"Generated {len(results)} image(s)", *notes]),  # type: ignore[arg-type]
-                                     8_000 if notes else 5_000)
+        done = f"Generated {len(results)} image(s): shown on the canvas until you paint; To canvas keeps it"  # type: ignore[arg-type]
+        self.statusBar().showMessage("; ".join([done, *notes]), 8_000 if notes else 5_000)
         self.autosaver.save_now()
 
     def _on_error(self, job_id: int, error: JobError) -> None:
@@ -300,7 +303,7 @@ class MainWindow(QMainWindow):
             self._running = None
             self.cancel_action.setEnabled(False)
             self.progress.setVisible(False)
-            self.canvas.set_preview(None)
+            self._show_selected_result()
 
     def _show_error(self, title: str, message: str, details: str) -> None:
         """A non-blocking message with the details; nothing on the canvas changes."""
@@ -315,11 +318,29 @@ class MainWindow(QMainWindow):
 
     # ---- history, import and export ---------------------------------------------------------
     def place_on_canvas(self, entry: HistoryEntry) -> None:
-        """Add a history image as a new image layer (undoable)."""
+        """Add a history image as a new image layer (undoable), where its preview showed it."""
         image = rgba_to_qimage(entry.image)
         layer = self.stack.add_layer(LayerKind.IMAGE, f"Seed {entry.job.seed}")
         self.stack.set_pixels(layer.id, image, QPoint(0, 0), text="Place result")
         self.stack.set_current(layer.id)
+        self._dismiss_result()
+
+    def _show_selected_result(self) -> None:
+        """Preview the selected History image on the canvas where To canvas would put it (not while a
+        generation shows its own previews)."""
+        if self._running is not None:
+            return
+        entry = self.history_panel.selected()
+        if entry is None:
+            self.canvas.set_preview(None)
+            return
+        height, width = entry.image.shape[:2]
+        self.canvas.set_preview(rgba_to_qimage(entry.image), QRect(0, 0, width, height))
+
+    def _dismiss_result(self) -> None:
+        """Hide the result preview (painting or Escape): nothing is selected in History any more."""
+        if self._running is None and self.history_panel.selected() is not None:
+            self.history_panel.view.setCurrentIndex(QModelIndex())  # hides the preview
 
     def import_settings(self, path: Path) -> bool:
         """Load settings from JSON or a PNG's metadata; a bad file changes nothing."""

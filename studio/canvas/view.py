@@ -57,6 +57,7 @@ class CanvasView(QGraphicsView):
 
     zoom_changed = Signal(float)
     status_message = Signal(str)  # short notes for the status bar (e.g. "the layer is hidden")
+    gesture_started = Signal()  # a tool was pressed on the canvas (the window hides a result preview)
 
     def __init__(self, stack: LayerStack, undo_stack: QUndoStack | None = None, parent: QWidget | None = None) -> None:
         if undo_stack is not None and undo_stack is not stack.undo_stack:
@@ -300,6 +301,7 @@ class CanvasView(QGraphicsView):
     def _begin(self, viewport_pos: QPointF, pressure: float, kind: ToolKind | None = None) -> None:
         if self._gesture is not None:
             return
+        self.gesture_started.emit()
         kind = kind or self._tools.tool
         layer = self._stack.current
         if kind is not ToolKind.PICKER:

@@ -1,17 +1,19 @@
-"""Generating from the window with a tiny random model: previews, a result in History, cancel,
-and a clear error for a model that is gone; the canvas never loses anything."""
+"""Generating from the window with a tiny random model: previews, a result in History shown on the
+canvas until the user paints, cancel, and a clear error for a model that is gone; the canvas never
+loses anything."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QPoint, QRectF, QSettings, Qt
 
 from engine.models.families import Family
 from engine.pipeline import Engine
 from engine.pipeline.progress import Progress
 from engine.settings import ModelRef
+from studio.canvas.imaging import rgba_to_qimage
 from studio.generation import EngineSession
 from studio.window import MainWindow
 
@@ -44,6 +46,27 @@ def test_generate_delivers_previews_and_a_history_entry(window: MainWindow, qtbo
     assert len(updates) >= 4 and previews, updates
     window.place_on_canvas(entry)
     assert window.stack.current.name == f"Seed {entry.job.seed}"
+
+
+def test_the_selected_result_shows_on_the_canvas_until_the_user_paints(window: MainWindow, qtbot) -> None:
+    with qtbot.waitSignal(window.bridge.finished, timeout=120_000):
+        window.generate()
+    entry, preview = window.history.entry(0), window.canvas.preview_item()
+    layers = [layer.id for layer in window.stack.layers()]
+    # The newest result stays on the canvas where To canvas would put it, and is no layer yet.
+    assert preview.isVisible() and preview.image == rgba_to_qimage(entry.image)
+    assert preview.target == QRectF(0, 0, 64, 64)
+    assert [layer.id for layer in window.stack.layers()] == layers
+    qtbot.mousePress(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(20, 20))
+    qtbot.mouseRelease(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(20, 20))
+    assert not preview.isVisible() and window.history_panel.selected() is None
+    window.history_panel.view.setCurrentIndex(window.history.index(0))  # choosing it shows it again
+    assert preview.isVisible()
+    window.cancel()  # Escape with nothing running hides it too
+    assert not preview.isVisible()
+    window.history_panel.view.setCurrentIndex(window.history.index(0))
+    window.history_panel.buttons["To canvas"].click()
+    assert not preview.isVisible() and window.stack.current.name == f"Seed {entry.job.seed}"
 
 
 def test_cancel_mid_job(window: MainWindow, qtbot) -> None:
