@@ -8,14 +8,16 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QModelIndex, QPoint, QRect, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QWidget,
 )
 
@@ -87,7 +89,16 @@ class MainWindow(QMainWindow):
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
-        dock.setWidget(widget)
+        # A panel taller than its share of the column scrolls instead of stretching the window: the
+        # left column's panels stacked at their natural heights need more than a 1080 px screen.
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll-{dock.objectName()}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(widget)
+        scroll.setMinimumWidth(widget.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         return dock
 
@@ -496,7 +507,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         else:
-            self.resize(1400, 900)
+            self.resize(self._first_size())
         state = self._settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -507,6 +518,15 @@ class MainWindow(QMainWindow):
                 self.job_model.set_job(settings_from_json(saved))
             except SettingsError:
                 pass  # an old or damaged preference: keep the defaults
+
+    def _first_size(self) -> QSize:
+        """1400 x 900, or the screen's free area less a margin where that is smaller."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        size = QSize(1400, 900)
+        if screen is not None:
+            free = screen.availableGeometry().size()
+            size = size.boundedTo(QSize(max(free.width() - 40, 640), max(free.height() - 60, 480)))
+        return size
 
     def save_preferences(self) -> None:
         """Remember window layout and the last-used settings."""

@@ -32,6 +32,20 @@ def test_window_has_every_dock_and_menu(window: MainWindow) -> None:
     assert window.cancel_action.shortcut().toString() == "Esc"
 
 
+def test_first_window_fits_the_screen_and_tall_panels_scroll(window: MainWindow, qtbot) -> None:
+    """The docks stacked at their natural heights need more than a 1000 px screen; the window still
+    opens inside the screen's free area (the History buttons reachable) and a squeezed panel scrolls."""
+    free = window.screen().availableGeometry()
+    assert window.height() <= free.height() and window.width() <= free.width()
+    assert window.minimumSizeHint().height() < 600
+    sampler = window.docks["sampler"].widget()
+    assert sampler.widget() is window.sampler_panel
+    qtbot.waitUntil(lambda: sampler.viewport().height() < window.sampler_panel.minimumSizeHint().height())
+    assert sampler.verticalScrollBar().maximum() > 0  # the rest of the panel is a scroll away
+    history = window.docks["history"]
+    assert window.rect().contains(history.geometry())
+
+
 def test_job_size_and_canvas_follow_each_other(window: MainWindow) -> None:
     window.job_model.set(width=640, height=384)
     assert window.stack.canvas_size == QSize(640, 384)
