@@ -14,7 +14,8 @@ __all__ = ["CONTROL_KINDS", "ControlKind", "control_kind"]
 class ControlKind:
     """One control-layer type: its id (the ControlNet unit type it feeds), display name, whether the
     map's colours carry meaning (segment classes, pose limbs, a picture's colours) and so are shown as
-    they are instead of in the layer's tint, and whether painting must keep flat colours."""
+    they are instead of in the layer's tint and painted in the chosen colour instead of white, and
+    whether painting must keep flat colours."""
 
     id: str
     name: str

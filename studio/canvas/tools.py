@@ -119,10 +119,13 @@ class PaintStyle:
 
 
 def paint_style(layer: Layer, settings: ToolSettings, erase: bool = False) -> PaintStyle:
-    """The style for painting (or erasing) on `layer`: masks and scribble/edge maps paint white,
-    control maps erase to black, segmentation maps stay flat (hard, opaque, no antialiasing)."""
+    """The style for painting (or erasing) on `layer`: masks and line maps (scribble, edges) paint
+    white; maps whose colours mean something (segments, pose limbs, tile and shuffle pictures) paint in
+    the chosen colour; control maps erase to black; segmentation maps stay flat (hard, opaque, no
+    antialiasing)."""
     if layer.kind is LayerKind.CONTROL:
-        color = QColor(0, 0, 0) if erase else (QColor(settings.color) if layer.is_flat else QColor(255, 255, 255))
+        own = layer.control is not None and layer.control.own_colours
+        color = QColor(0, 0, 0) if erase else (QColor(settings.color) if own else QColor(255, 255, 255))
         mode = _Mode.CompositionMode_SourceOver
     else:
         color = QColor(255, 255, 255) if layer.kind is LayerKind.MASK else QColor(settings.color)

@@ -56,6 +56,19 @@ def test_brush_stroke_through_view_changes_control_layer_and_undoes_exactly(view
     np.testing.assert_array_equal(control_array(layer), after)
 
 
+@pytest.mark.parametrize(("control_type", "painted"), [
+    ("scribble", [255, 255, 255]), ("canny", [255, 255, 255]),  # line maps: white whatever the colour
+    ("pose", [0, 200, 0]), ("tile", [0, 200, 0]), ("shuffle", [0, 200, 0]), ("seg", [0, 200, 0]),
+])
+def test_control_maps_whose_colours_mean_something_paint_in_the_chosen_colour(
+        stack: LayerStack, control_type: str, painted: list[int]) -> None:
+    layer = stack.add_layer(LayerKind.CONTROL, control_type, control_type=control_type)
+    gesture(stack, layer, settings(brush_size=9, color=GREEN), ToolKind.BRUSH, [(20, 64), (100, 64)])
+    assert control_array(layer)[64, 60].tolist() == painted
+    gesture(stack, layer, settings(brush_size=9, color=GREEN), ToolKind.ERASER, [(20, 64), (100, 64)])
+    assert control_array(layer)[64, 60].tolist() == [0, 0, 0]  # control maps erase to black
+
+
 def test_brush_undo_keeps_only_the_changed_rectangle(stack: LayerStack) -> None:
     layer = stack.add_layer(LayerKind.IMAGE, "img")
     gesture(stack, layer, settings(brush_size=4), ToolKind.BRUSH, [(10, 10), (20, 12)])
