@@ -136,7 +136,7 @@ def train_controlnets(config: ControlNetConfig, setup: RunSetup, command: str, b
         torch.manual_seed(setup.seed)
         controlnet = ControlNetModel.from_unet(
             unet, conditioning_embedding_out_channels=config.conditioning_channels).to(device).train()
-        opt = torch.optim.AdamW(controlnet.parameters(), lr=config.lr, weight_decay=0.0)
+        opt = torch.optim.AdamW(controlnet.parameters(), lr=config.lr, weight_decay=0.0, fused=True)
         g = torch.Generator().manual_seed(config.data_seed)
         log, bar = LossLog(), ProgressBar(config.steps, f"controlnet {kind}")
         start = time.monotonic()

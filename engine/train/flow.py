@@ -175,8 +175,8 @@ class EMA:
     @torch.no_grad()
     def update(self, module: torch.nn.Module, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))
-        for avg, p in zip(self.module.parameters(), module.parameters()):
-            avg.lerp_(p.detach(), 1 - d)
+        averages, weights = list(self.module.parameters()), [p.detach() for p in module.parameters()]
+        torch._foreach_lerp_(averages, weights, 1 - d)  # one call over all tensors
 
 
 @torch.no_grad()
@@ -289,7 +289,9 @@ def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path)
     unet = build_unet(config, vq.config.latent_channels).to(device).train()
     text = build_text_encoder(config).to(device).train()
     params = list(unet.parameters()) + list(text.parameters())
-    opt = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    # fused: one kernel over all tensors; the foreach form spent ~0.1 s a step (a fifth of it) on the
+    # 4.7M-weight token embedding's dense update on the 2-core CPU
+    opt = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.01, fused=True)
     ema_unet, ema_text = EMA(unet, config.ema_decay), EMA(text, config.ema_decay)
     g = torch.Generator().manual_seed(config.data_seed)
     order = torch.randperm(len(cache.latents), generator=g)
