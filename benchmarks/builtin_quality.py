@@ -10,7 +10,8 @@ Quality: held-out captions of the shapes world (never trained on), generated at 
 settings (128 x 128, Euler, flow-shift schedule, CFG 4) with seeds 0..N-1, judged automatically:
   - colour accuracy: the share of prompted shape colours present in the image (engine.data.judge;
     colours the background itself passes near are not judged);
-  - shape-class accuracy: the share of prompted shapes whose class the built-in detector finds;
+  - shape-class accuracy: the share of prompted shapes whose class the built-in detector finds (each
+    place counted once, with its best class: engine.data.judge.judge_classes);
   - edge F1 with the edge ControlNet (held-out edge maps vs the output's Canny edges);
   - the ceiling those two judges allow: the same figures for the held-out scenes' own renders and
     for their VQGAN reconstructions (what a perfect flow model could at best score through this
@@ -34,7 +35,6 @@ import dataclasses
 import importlib.util
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,8 +48,8 @@ from diffusers import FlowMatchEulerDiscreteScheduler, StableDiffusionPipeline  
 from PIL import Image, ImageDraw  # noqa: E402
 
 from benchmarks.pipeline import median_times, quiet  # noqa: E402
-from engine.data import HELDOUT_SEEDS, make_sample, parse_caption  # noqa: E402
-from engine.data.judge import EDGE_TOLERANCE_PX, edge_f1, judge_colours  # noqa: E402
+from engine.data import HELDOUT_SEEDS, make_sample  # noqa: E402
+from engine.data.judge import EDGE_TOLERANCE_PX, edge_f1, judge_classes, judge_colours  # noqa: E402
 from engine.detect.shapes import load_detector  # noqa: E402
 from engine.models import ModelNotFoundError, ModelStore  # noqa: E402
 from engine.pipeline import Engine, ImageInputs, builtin_model  # noqa: E402
@@ -121,10 +121,8 @@ def save_grid(tiles: list[tuple[np.ndarray, str]], path: Path) -> None:
 
 
 def class_hits(detector, image: np.ndarray, prompt: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    """(prompted shapes whose class the detector finds, prompted shapes): multiset intersection."""
-    wanted = Counter(spec.cls for spec in parse_caption(prompt))
-    found = Counter(d.label for d in detector.detections(image, min_score=0.3))
-    return sum((wanted & found).values()), sum(wanted.values())
+    """(prompted shapes whose class the detector finds, prompted shapes): engine.data.judge.judge_classes."""
+    return judge_classes(detector.detections(image, min_score=0.3), prompt)
 
 
 def quality(engine: Engine, job: Job, prompts: int, detector) -> None:  # type: ignore[no-untyped-def]

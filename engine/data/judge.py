@@ -1,5 +1,5 @@
-"""Automatic judging of generated shapes-world images against their prompts, without a model:
-the colour check. (Shape classes are judged by the built-in detector.)
+"""Automatic judging of generated shapes-world images against their prompts: the colour check,
+without a model, and the class check on the built-in detector's detections (judge_classes).
 
 A colour a prompt gives a shape is "present" when enough pixels lie close to that named colour in
 CIE Lab. Colours the background itself passes near (a flat colour, or any colour along a
@@ -7,7 +7,10 @@ gradient) cannot be told apart from it and are not judged."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +20,9 @@ from engine.data.palette import COLOUR_NAMES, COLOURS, lab_distances_to_backgrou
 CLOSE_DELTA_E = 22.0  # a pixel this close (Lab) to a named colour counts for it; the palette is >= 41 apart
 BACKGROUND_MARGIN = 30.0  # colours within this of the background ramp are not judged
 MIN_AREA_FRACTION = 0.004  # ~65 px at 128 x 128: well under the smallest shape's area
+if TYPE_CHECKING:
+    from engine.detect.boxes import Detection
+
 _NAMED_LAB = rgb_to_lab(np.array(list(COLOURS.values()), dtype=np.float64))  # (n_colours, 3)
 
 
@@ -35,6 +41,25 @@ class ColourVerdict:
     @property
     def total(self) -> int:
         return sum(self.judged)
+
+
+def judge_classes(detections: Sequence[Detection], prompt: str, min_score: float = 0.3,
+                  iou_threshold: float = 0.5) -> tuple[int, int]:
+    """(prompted shapes whose class is found, prompted shapes): a multiset intersection of the prompt's
+    classes with the detected ones. Each place counts once, with its best class: detections are put
+    through class-agnostic NMS first, so one ambiguous blob that the detector scores both as a circle and
+    as a star (which its class-aware NMS keeps) cannot pass for both."""
+    import torch
+
+    from engine.detect.boxes import nms
+
+    shown = [d for d in detections if d.score >= min_score]
+    if shown:
+        kept = nms(torch.tensor([d.box for d in shown], dtype=torch.float32),
+                   torch.tensor([d.score for d in shown], dtype=torch.float32), iou_threshold)
+        shown = [shown[i] for i in kept.tolist()]
+    wanted = Counter(spec.cls for spec in parse_caption(prompt))
+    return sum((wanted & Counter(d.label for d in shown)).values()), sum(wanted.values())
 
 
 def colour_areas(image: np.ndarray) -> np.ndarray:

@@ -89,8 +89,13 @@ def _detector(args: argparse.Namespace, command: str) -> dict[str, float]:
     from engine.train.detector import DetectorConfig, train_detector
 
     config = _config(DetectorConfig, args)
+    vae = args.vae or builtin_models_dir() / BUILTIN / "vae"
+    if not (vae / "config.json").is_file():
+        if config.autoencoder_share > 0:
+            raise SystemExit(f"no VQGAN in {vae}: train it first (python -m engine.train vqgan) or pass --vae DIR")
+        vae = None
     out = args.out or builtin_models_dir() / BUILTIN / "detector"
-    return train_detector(config, setup_run(out, args.device, args.seed), command)
+    return train_detector(config, setup_run(out, args.device, args.seed), command, vae_dir=vae)
 
 
 def _sr(args: argparse.Namespace, command: str) -> dict[str, float]:
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: its folder under resources/models/)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--seed", type=int, default=0, help="torch seed for the initial weights (default 0)")
-    parser.add_argument("--vae", type=Path, help="flow: the trained VQGAN folder (default: the built-in one)")
+    parser.add_argument("--vae", type=Path, help="flow, detector: the trained VQGAN folder (default: the built-in one)")
     parser.add_argument("--base", type=Path, help="controlnet: the base model folder (default: the built-in one)")
     parser.add_argument("--kind", action="append", choices=("canny", "scribble", "seg"),
                         help="controlnet: train only this control type (repeatable; default: all three). "

@@ -5,6 +5,11 @@ its box centre and to the horizontal and vertical neighbours nearest to that cen
 assignment, three positives per object); where objects compete for a cell the smaller one wins.
 Losses: sigmoid focal loss for objectness over all cells (normalised by the positives), GIoU for
 the boxes and cross-entropy for the classes at the positives.
+
+The detector judges generated images, and every generated image comes out of the VQGAN's decoder:
+with `autoencoder_share` > 0 that share of each batch is the VQGAN's reconstruction of a training
+scene (a fixed set of `autoencoder_scenes`, reconstructed once, with the scene's own labels), so the
+detector learns to read shapes through the autoencoder as well as in crisp renders.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from diffusers import VQModel
 
-from engine.data import HELDOUT_SEEDS, SHAPE_CLASSES, Label, iterate_batches, training_batches
+from engine.data import HELDOUT_SEEDS, SHAPE_CLASSES, TRAIN_SEEDS, Batch, Label, iterate_batches, training_batches
 from engine.detect.evaluate import COCO_THRESHOLDS, Detections, GroundTruth, mean_average_precision
 from engine.detect.shapes import GridDetector, GridDetectorConfig
 from engine.train.loop import LossLog, ProgressBar, RunSetup, plot_losses, write_record
@@ -33,6 +40,11 @@ class DetectorConfig:
     box_weight: float = 2.0
     data_seed: int = 2
     eval_images: int = 500
+    # the share of each batch shown through the VQGAN (0: crisp renders only). 0 -> 0.5: mAP@0.5 on held-out
+    # scenes 0.988 -> 0.983, on their VQGAN reconstructions 0.833 -> 0.939; shape classes found in the
+    # reconstructions of the benchmark's 200 scenes 83.9 -> 94.5 %, in 100 generated images 41.4 -> 45.0 %
+    autoencoder_share: float = 0.5
+    autoencoder_scenes: int = 4000  # training scenes reconstructed once for it
 
 
 def visible_targets(labels: tuple[Label, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,27 +114,67 @@ def detector_loss(model: GridDetector, raw: torch.Tensor, batch_labels: list[tup
     return loss, {"obj": obj.item(), "giou": box.item(), "cls": cls.item()}
 
 
+def reconstruct(vq: VQModel, images: torch.Tensor) -> torch.Tensor:
+    """The VQGAN's reconstructions of images (N, 3, H, W) in [-1, 1], rounded to 8 bits like a generated image."""
+    with torch.no_grad():
+        out = vq.decode(vq.encode(images.to(vq.device, vq.dtype)).latents).sample.float()
+    return out.clamp(-1, 1).add(1).mul(127.5).round().div(127.5).sub(1).to(images.device)
+
+
+class ReconstructionCache:
+    """The VQGAN's reconstructions (uint8) and the labels of a fixed random set of training scenes."""
+
+    def __init__(self, vq: VQModel, count: int, rng: np.random.Generator, chunk: int = 50) -> None:
+        seeds = TRAIN_SEEDS.start + rng.choice(len(TRAIN_SEEDS), size=count, replace=False)
+        images: list[torch.Tensor] = []
+        self.labels: list[tuple[Label, ...]] = []
+        bar = ProgressBar(count, "reconstructions")
+        for batch in iterate_batches(seeds.tolist(), chunk):
+            images.append(reconstruct(vq, batch.images).add(1).mul(127.5).round().to(torch.uint8))
+            self.labels += batch.labels
+            bar.update(len(self.labels), {})
+        bar.close()
+        self.images = torch.cat(images)
+
+    def mix(self, batch: Batch, share: float, rng: np.random.Generator) -> tuple[torch.Tensor, list[tuple[Label, ...]]]:
+        """The batch's images and labels with its first round(share * size) scenes replaced by random cached ones."""
+        k = round(share * len(batch.labels))
+        if k == 0:
+            return batch.images, list(batch.labels)
+        pick = rng.integers(0, len(self.labels), size=k)
+        images = batch.images.clone()
+        images[:k] = self.images[torch.from_numpy(pick)].float().div(127.5).sub(1)
+        return images, [self.labels[i] for i in pick] + list(batch.labels[k:])
+
+
 @torch.no_grad()
-def heldout_predictions(model: GridDetector, count: int,
-                        device: torch.device) -> tuple[list[GroundTruth], list[Detections]]:
-    """(ground truth, detections) per held-out scene, in the evaluator's format."""
+def heldout_predictions(model: GridDetector, count: int, device: torch.device,
+                        vq: VQModel | None = None) -> tuple[list[GroundTruth], list[Detections]]:
+    """(ground truth, detections) per held-out scene, in the evaluator's format; with `vq`, the detections
+    are made on the VQGAN's reconstructions of the scenes (what a perfect generator could give)."""
     was_training = model.training
     model.eval()
     gts, dets = [], []
     for batch in iterate_batches(range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + count), 50):
-        for (boxes, scores, classes), labels in zip(model.detect(batch.images.to(device), min_score=0.01),
-                                                    batch.labels):
+        images = batch.images if vq is None else reconstruct(vq, batch.images)
+        for (boxes, scores, classes), labels in zip(model.detect(images.to(device), min_score=0.01), batch.labels):
             gts.append(visible_targets(labels))
             dets.append((boxes.cpu().double().numpy(), scores.cpu().double().numpy(), classes.cpu().numpy()))
     model.train(was_training)
     return gts, dets
 
 
-def evaluate_detector(model: GridDetector, count: int, device: torch.device) -> dict[str, float]:
-    """mAP@0.5 and mAP@0.5:0.95 on held-out scenes (the project's COCO-style evaluator)."""
+def evaluate_detector(model: GridDetector, count: int, device: torch.device,
+                      vq: VQModel | None = None) -> dict[str, float]:
+    """mAP@0.5 and mAP@0.5:0.95 on held-out scenes (the project's COCO-style evaluator), and with `vq` also
+    mAP@0.5 on their VQGAN reconstructions."""
     gts, dets = heldout_predictions(model, count, device)
-    return {"heldout_map50": mean_average_precision(gts, dets, (0.5,)),
-            "heldout_map50_95": mean_average_precision(gts, dets, COCO_THRESHOLDS)}
+    figures = {"heldout_map50": mean_average_precision(gts, dets, (0.5,)),
+               "heldout_map50_95": mean_average_precision(gts, dets, COCO_THRESHOLDS)}
+    if vq is not None:
+        gts, dets = heldout_predictions(model, count, device, vq)
+        figures["heldout_map50_through_vqgan"] = mean_average_precision(gts, dets, (0.5,))
+    return figures
 
 
 def _lr(step: int, config: DetectorConfig) -> float:
@@ -133,21 +185,30 @@ def _lr(step: int, config: DetectorConfig) -> float:
 
 
 def train_detector(config: DetectorConfig, setup: RunSetup, command: str,
-                   model_config: GridDetectorConfig | None = None) -> dict[str, float]:
-    """Train, evaluate and save the detector into setup.out_dir."""
+                   model_config: GridDetectorConfig | None = None, vae_dir: Path | None = None) -> dict[str, float]:
+    """Train, evaluate and save the detector into setup.out_dir; `vae_dir` is the VQGAN that generated images
+    are decoded by (needed when config.autoencoder_share > 0, and measured through when given)."""
     device = setup.device
+    if config.autoencoder_share > 0 and vae_dir is None:
+        raise ValueError("autoencoder_share > 0 needs the VQGAN (vae_dir)")
+    vq = None if vae_dir is None else VQModel.from_pretrained(str(vae_dir), local_files_only=True).to(device).eval()
     model = GridDetector(model_config or GridDetectorConfig(classes=SHAPE_CLASSES)).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     batches = training_batches(np.random.default_rng(config.data_seed), config.batch_size)
+    start = time.monotonic()  # the reconstructions are part of the training time
+    mix_rng = np.random.default_rng([config.data_seed, 1])  # its own stream: the fresh batches stay the same
+    cache = (ReconstructionCache(vq, config.autoencoder_scenes, mix_rng)
+             if vq is not None and config.autoencoder_share > 0 else None)
     log, bar = LossLog(), ProgressBar(config.steps, "detector")
-    start = time.monotonic()
     for step in range(config.steps):
         for group in opt.param_groups:
             group["lr"] = _lr(step, config)
         batch = next(batches)
+        images, labels = (batch.images, batch.labels) if cache is None else cache.mix(batch, config.autoencoder_share,
+                                                                                         mix_rng)
         with setup.autocast():
-            raw = model(batch.images.to(device)).float()
-        loss, values = detector_loss(model, raw, batch.labels, config.box_weight)
+            raw = model(images.to(device)).float()
+        loss, values = detector_loss(model, raw, labels, config.box_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -155,7 +216,7 @@ def train_detector(config: DetectorConfig, setup: RunSetup, command: str,
         bar.update(step + 1, log.recent())
     bar.close()
     seconds = time.monotonic() - start
-    figures = evaluate_detector(model, config.eval_images, device)
+    figures = evaluate_detector(model, config.eval_images, device, vq)
     model.eval().save(setup.out_dir)
     plot_losses(log, setup.out_dir / "loss_curve.png", f"Shapes detector training ({config.steps} steps)")
     write_record(setup.out_dir, model="detector", command=command, data_seed=config.data_seed, config=config,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.data import HELDOUT_SEEDS, make_sample
-from engine.data.judge import judge_colours
+from engine.data.judge import judge_classes, judge_colours
 
 
 def test_the_scenes_own_renders_pass_the_colour_check() -> None:
@@ -45,3 +45,16 @@ def test_edge_f1_of_a_scenes_render_against_its_edge_map_is_high_and_of_a_blank_
     assert np.mean(scores) > 0.95
     other = make_sample(HELDOUT_SEEDS.start + 99, controls=("edges",))
     assert edge_f1(other.edges, make_sample(HELDOUT_SEEDS.start).image) < 0.5  # a different scene's edges
+
+
+def test_each_place_counts_once_with_its_best_class() -> None:
+    from engine.detect.boxes import Detection
+
+    prompt = "a red star at the top left and a blue circle at the bottom right on a white background"
+    star, circle = Detection((4.0, 4.0, 30.0, 30.0), 0.9, "star"), Detection((90.0, 90.0, 120.0, 120.0), 0.8, "circle")
+    assert judge_classes([star, circle], prompt) == (2, 2)
+    # one blob scored as a star and, a little lower, as a circle: it is a star, the circle is missing
+    blob_circle = Detection((5.0, 5.0, 31.0, 30.0), 0.6, "circle")
+    assert judge_classes([star, blob_circle], prompt) == (1, 2)
+    assert judge_classes([Detection(circle.box, 0.2, "circle"), star], prompt) == (1, 2)  # under min_score
+    assert judge_classes([star, Detection((60.0, 4.0, 90.0, 30.0), 0.9, "star")], prompt) == (1, 2)  # one star wanted

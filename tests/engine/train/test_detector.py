@@ -7,16 +7,20 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+from diffusers import VQModel
 
 from engine.data import SHAPE_CLASSES, Label, iterate_batches
 from engine.detect.evaluate import mean_average_precision
 from engine.detect.shapes import GridDetector, GridDetectorConfig, load_detector
 from engine.train.detector import (
     DetectorConfig,
+    ReconstructionCache,
     build_targets,
     detector_loss,
     giou_loss,
+    reconstruct,
     train_detector,
     visible_targets,
 )
@@ -68,7 +72,7 @@ def test_the_detector_overfits_a_fixed_batch() -> None:
 
 
 def test_tiny_run_saves_a_detector_that_loads_and_detects(tmp_path: Path) -> None:
-    config = DetectorConfig(steps=3, batch_size=4, warmup=1, eval_images=8)
+    config = DetectorConfig(steps=3, batch_size=4, warmup=1, eval_images=8, autoencoder_share=0.0)  # crisp renders only
     figures = train_detector(config, setup_run(tmp_path / "det", "cpu", seed=0), "python -m engine.train detector",
                              SMALL)
     record = json.loads((tmp_path / "det" / "training.json").read_text())
@@ -77,3 +81,32 @@ def test_tiny_run_saves_a_detector_that_loads_and_detects(tmp_path: Path) -> Non
     image = np.zeros((100, 120, 3), np.uint8)  # not a multiple of 16: padded
     found = model.detections(image, min_score=0.0)
     assert all(d.label in SHAPE_CLASSES and 0 <= d.score <= 1 for d in found)
+
+
+def test_a_share_of_each_batch_is_seen_through_the_vqgan_with_its_own_labels(tiny_builtin: Path) -> None:
+    vq = VQModel.from_pretrained(str(tiny_builtin / "vae"), local_files_only=True).eval()
+    cache = ReconstructionCache(vq, 6, np.random.default_rng(0), chunk=4)
+    assert cache.images.shape == (6, 3, 128, 128) and cache.images.dtype == torch.uint8 and len(cache.labels) == 6
+    batch = next(iter(iterate_batches(range(100, 104), 4)))
+    first = reconstruct(vq, batch.images[:1])
+    levels = first.add(1).mul(127.5)
+    torch.testing.assert_close(levels, levels.round(), atol=1e-4, rtol=0)  # 8-bit levels, like a generated image
+    assert not torch.equal(first, batch.images[:1])  # a random tiny VQGAN does not give the scene back
+    images, labels = cache.mix(batch, 0.5, np.random.default_rng(1))
+    assert torch.equal(images[2:], batch.images[2:]) and labels[2:] == list(batch.labels[2:])
+    for image, label in zip(images[:2], labels[:2]):  # each mixed-in image keeps its own scene's labels
+        k = cache.labels.index(label)
+        assert torch.equal(image.add(1).mul(127.5).round().to(torch.uint8), cache.images[k])
+    assert cache.mix(batch, 0.0, np.random.default_rng(1))[0] is batch.images
+
+
+def test_training_through_the_vqgan_records_the_map_on_its_reconstructions(tiny_builtin: Path,
+                                                                           tmp_path: Path) -> None:
+    config = DetectorConfig(steps=2, batch_size=4, warmup=1, eval_images=4, autoencoder_share=0.5,
+                            autoencoder_scenes=4)
+    with pytest.raises(ValueError, match="VQGAN"):
+        train_detector(config, setup_run(tmp_path / "none", "cpu", seed=0), "test", SMALL)
+    figures = train_detector(config, setup_run(tmp_path / "det", "cpu", seed=0), "test", SMALL,
+                             vae_dir=tiny_builtin / "vae")
+    assert 0 <= figures["heldout_map50_through_vqgan"] <= 1
+    assert json.loads((tmp_path / "det" / "training.json").read_text())["config"]["autoencoder_share"] == 0.5

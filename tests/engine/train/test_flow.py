@@ -42,6 +42,18 @@ def test_training_times_follow_the_flow_shift() -> None:
     assert bool((shifted >= plain).all()) and 0 < float(shifted.min()) and float(shifted.max()) < 1
 
 
+def test_an_unshifted_share_of_training_times_keeps_the_plain_logit_normal() -> None:
+    shifted = training_times(100_000, torch.Generator().manual_seed(0), shift=3.0)
+    torch.testing.assert_close(training_times(100_000, torch.Generator().manual_seed(0), 3.0, 0.0), shifted)
+    plain = logit_normal(100_000, torch.Generator().manual_seed(0))
+    mixed = training_times(100_000, torch.Generator().manual_seed(0), 3.0, 0.25)
+    kept = torch.isclose(mixed, plain)  # each time is either its plain or its shifted value
+    assert bool((kept | torch.isclose(mixed, shifted)).all())
+    assert abs(float(kept.float().mean()) - 0.25) < 0.01
+    low = [float((t < 0.43).float().mean()) for t in (shifted, mixed, plain)]
+    assert low[0] < 0.09 < low[1] < low[2]  # shift 3 leaves ~8 % of the times below 0.43, plain ~39 %
+
+
 def test_shape_cells_are_the_latent_cells_a_shape_touches_and_their_ring() -> None:
     seg = torch.zeros(2, 3, 128, 128)
     seg[0, 1, 41:47, 42:44] = 1.0  # inside latent cell (5, 5) of an 8x-downsampling autoencoder
