@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,32 @@ def test_missing_and_huge_settings_files(tmp_path: Path) -> None:
     huge.write_bytes(b" " * (5 * 1024 * 1024))
     with pytest.raises(SettingsFileError, match="too large"):
         load_settings(huge)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_permissions_open_would_give(tmp_path: Path, umask: int) -> None:
+    """Exported images, settings and projects are written through a temporary file, which mkstemp makes
+    owner-only: the result must instead get 0o666 less the umask, like any file the user saves."""
+    from PIL import Image
+
+    from engine.metadata import save_png
+
+    old = os.umask(umask)
+    try:
+        save_settings(FULL_JOB, tmp_path / "job.json")
+        save_png(Image.new("RGB", (8, 8)), tmp_path / "image.png", FULL_JOB)
+    finally:
+        os.umask(old)
+    for name in ("job.json", "image.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_overwriting_a_file_keeps_its_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "job.json"
+    path.write_text("{}")
+    path.chmod(0o640)
+    save_settings(FULL_JOB, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert load_settings(path) == FULL_JOB
