@@ -49,6 +49,13 @@ def judge_classes(detections: Sequence[Detection], prompt: str, min_score: float
     classes with the detected ones. Each place counts once, with its best class: detections are put
     through class-agnostic NMS first, so one ambiguous blob that the detector scores both as a circle and
     as a star (which its class-aware NMS keeps) cannot pass for both."""
+    found, wanted = judge_classes_by_class(detections, prompt, min_score, iou_threshold)
+    return sum(found.values()), sum(wanted.values())
+
+
+def judge_classes_by_class(detections: Sequence[Detection], prompt: str, min_score: float = 0.3,
+                           iou_threshold: float = 0.5) -> tuple[Counter[str], Counter[str]]:
+    """judge_classes per class: (found, wanted), each a count per class name, found <= wanted."""
     import torch
 
     from engine.detect.boxes import nms
@@ -59,7 +66,7 @@ def judge_classes(detections: Sequence[Detection], prompt: str, min_score: float
                    torch.tensor([d.score for d in shown], dtype=torch.float32), iou_threshold)
         shown = [shown[i] for i in kept.tolist()]
     wanted = Counter(spec.cls for spec in parse_caption(prompt))
-    return sum((wanted & Counter(d.label for d in shown)).values()), sum(wanted.values())
+    return wanted & Counter(d.label for d in shown), wanted
 
 
 def colour_areas(image: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.data import HELDOUT_SEEDS, make_sample
-from engine.data.judge import judge_classes, judge_colours
+from engine.data.judge import judge_classes, judge_classes_by_class, judge_colours
 
 
 def test_the_scenes_own_renders_pass_the_colour_check() -> None:
@@ -58,3 +58,16 @@ def test_each_place_counts_once_with_its_best_class() -> None:
     assert judge_classes([star, blob_circle], prompt) == (1, 2)
     assert judge_classes([Detection(circle.box, 0.2, "circle"), star], prompt) == (1, 2)  # under min_score
     assert judge_classes([star, Detection((60.0, 4.0, 90.0, 30.0), 0.9, "star")], prompt) == (1, 2)  # one star wanted
+
+
+def test_classes_are_judged_per_class() -> None:
+    from engine.detect.boxes import Detection
+
+    prompt = "a red star at the top left, a blue star at the top right and a green cross at the bottom on a white background"
+    star = Detection((4.0, 4.0, 30.0, 30.0), 0.9, "star")
+    blob = Detection((90.0, 4.0, 120.0, 30.0), 0.8, "circle")  # the second star came out round
+    cross = Detection((50.0, 90.0, 80.0, 120.0), 0.7, "cross")
+    found, wanted = judge_classes_by_class([star, blob, cross], prompt)
+    assert wanted == {"star": 2, "cross": 1}
+    assert found == {"star": 1, "cross": 1}  # the circle was not asked for and counts for nothing
+    assert judge_classes([star, blob, cross], prompt) == (2, 3)
