@@ -105,20 +105,25 @@ def test_tiles_and_seam_fix_leave_no_step_at_the_seams(shapes_engine: Engine, ba
     assert image.shape == (256, 256, 3)
     seams = [95, 159, 127, 191]  # the seam lines and the tiles' hard ends, where a plain paste would step
 
-    def worst_seam(picture: np.ndarray) -> tuple[float, float]:
-        cols, rows = _line_steps(picture)
-        return max(cols[seams].max(), rows[seams].max()), float(np.percentile(np.concatenate([cols, rows]), 95))
+    def worst_seam(picture: np.ndarray) -> float:
+        """How much more the worst seam line steps than the most stepping of the 8 lines beside it."""
+        excess = []
+        for lines in _line_steps(picture):
+            for s in seams:
+                excess.append(lines[s] - np.r_[lines[s - 5:s - 1], lines[s + 2:s + 6]].max())
+        return float(max(excess))
 
-    # A seam would show as a whole line stepping more than the picture's own edges do; across every seam
-    # line the step (1.3-1.7 for seeds 1-3) stays under the 95th percentile of all lines (1.4-1.9).
-    seam, inside = worst_seam(image)
-    assert seam < inside
-    # The measure sees a real seam: the plain upscale pasted below and right of line 160 steps 2.2-3.2 there.
+    # A seam would show as a line stepping more than its neighbours do. Across every seam line the built-in
+    # model's blended tiles step no more than the lines beside them (-0.03, -0.03, -0.01 grey levels for
+    # seeds 1-3). The image's own 95th-percentile line served as the bar before, but on flat pictures
+    # shapes crossing a seam line decide it.
+    assert worst_seam(image) < 0.25
+    # The measure sees a real seam: the plain upscale pasted below and right of line 160 steps 2.2, 2.5 and
+    # 0.6 grey levels more than the lines beside it (seeds 1-3).
     plain = shapes_engine.run(base_job.replace(upscale=Upscale(scale=2.0, denoise=0.0, tile_size=128)))[0].image
     pasted = image.copy()
     pasted[:, 160:], pasted[160:, :] = plain[:, 160:], plain[160:, :]
-    seam, inside = worst_seam(pasted)
-    assert seam > inside
+    assert worst_seam(pasted) > 0.5
     labels = {p.label for p in seen if p.phase == 1}
     assert {"hires 1/1 (tile 1/9)", "hires 1/1 (tile 9/9)", "hires 1/1 (seam 12/12)"} <= labels
     fractions = [p.fraction for p in seen]
