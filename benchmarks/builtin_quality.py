@@ -50,11 +50,13 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from benchmarks.pipeline import median_times, quiet  # noqa: E402
 from engine.data import HELDOUT_SEEDS, make_sample  # noqa: E402
+from engine.data.captions import parse_caption  # noqa: E402
 from engine.data.judge import (  # noqa: E402
     EDGE_TOLERANCE_PX,
     edge_f1,
     judge_classes,
     judge_classes_by_class,
+    judge_classes_by_size,
     judge_colours,
 )
 from engine.detect.shapes import load_detector  # noqa: E402
@@ -138,11 +140,23 @@ class ClassTally:
     def __init__(self) -> None:
         self.found: Counter[str] = Counter()
         self.wanted: Counter[str] = Counter()
+        self.single: dict[str, list[int]] = {}  # one-shape prompts per size word: [found, prompts]
 
     def add(self, detector, image: np.ndarray, prompt: str) -> None:  # type: ignore[no-untyped-def]
         found, wanted = judge_classes_by_class(detector.detections(image, min_score=0.3), prompt)
         self.found.update(found)
         self.wanted.update(wanted)
+        specs = parse_caption(prompt)
+        if len(specs) == 1:  # a generated image has no boxes: its size is known only when it has one shape
+            tally = self.single.setdefault(specs[0].size or "medium", [0, 0])
+            tally[0] += sum(found.values())
+            tally[1] += 1
+
+    def per_size(self) -> str:
+        """"small 8/20 40 %, ...": one-shape prompts whose shape is found, per size word."""
+        return ", ".join(f"{word} {self.single[word][0]}/{self.single[word][1]} "
+                         f"{self.single[word][0] / self.single[word][1]:.0%}"
+                         for word in ("small", "medium", "large") if word in self.single)
 
     @property
     def hits(self) -> int:
@@ -182,6 +196,7 @@ def quality(engine: Engine, job: Job, prompts: int, detector) -> None:  # type: 
         print(f"shape-class accuracy   {classes.hits / max(classes.total, 1):6.1%}  ({classes.hits}/{classes.total} "
               f"prompted shapes found by the detector)   target >= 90 %")
         print(f"  per class: {classes.per_class()}")
+        print(f"  one-shape prompts per size: {classes.per_size()}")
     save_grid(tiles, OUT / "builtin_samples.png")
 
 
@@ -210,6 +225,7 @@ def reconstruction_ceiling(engine: Engine, job: Job, scenes: int, detector) -> N
     vq = engine.load(job.model)[0].components()["vae"]
     totals = {"scene renders": [0, 0], "VQGAN reconstructions": [0, 0]}
     tallies = {name: ClassTally() for name in totals}
+    sizes: dict[str, tuple[Counter[str], Counter[str]]] = {name: (Counter(), Counter()) for name in totals}
     psnrs: list[float] = []
     edges: dict[str, list[float]] = {name: [] for name in totals}
     for i in range(scenes):
@@ -223,6 +239,9 @@ def reconstruction_ceiling(engine: Engine, job: Job, scenes: int, detector) -> N
         for name, image in (("scene renders", sample.image), ("VQGAN reconstructions", rec)):
             verdict, counts = judge_colours(image, sample.caption), totals[name]
             tallies[name].add(detector, image, sample.caption)
+            found, wanted = judge_classes_by_size(detector.detections(image, min_score=0.3), sample)
+            sizes[name][0].update(found)
+            sizes[name][1].update(wanted)
             counts[0], counts[1] = counts[0] + verdict.correct, counts[1] + verdict.total
             edges[name].append(edge_f1(sample.edges, image))
     for name, (c, ct) in totals.items():
@@ -231,6 +250,10 @@ def reconstruction_ceiling(engine: Engine, job: Job, scenes: int, detector) -> N
         print(f"ceiling, {name:22s} colour {c / max(ct, 1):6.1%}, class {tally.hits / max(tally.total, 1):6.1%}, "
               f"edge F1 {np.mean(edges[name]):.3f}{psnr} ({scenes} held-out scenes)")
     print(f"  per class, VQGAN reconstructions: {tallies['VQGAN reconstructions'].per_class()}")
+    for name, (found, wanted) in sizes.items():  # matched at each shape's own box: small shapes are the hard part
+        shares = ", ".join(f"{word} {found[word]}/{wanted[word]} {found[word] / max(wanted[word], 1):.0%}"
+                           for word in ("small", "medium", "large"))
+        print(f"  per size, {name}: {shares}")
 
 
 def controlnet_edges(engine: Engine, job: Job, prompts: int) -> None:

@@ -21,6 +21,7 @@ CLOSE_DELTA_E = 22.0  # a pixel this close (Lab) to a named colour counts for it
 BACKGROUND_MARGIN = 30.0  # colours within this of the background ramp are not judged
 MIN_AREA_FRACTION = 0.004  # ~65 px at 128 x 128: well under the smallest shape's area
 if TYPE_CHECKING:
+    from engine.data.dataset import Sample
     from engine.detect.boxes import Detection
 
 _NAMED_LAB = rgb_to_lab(np.array(list(COLOURS.values()), dtype=np.float64))  # (n_colours, 3)
@@ -67,6 +68,36 @@ def judge_classes_by_class(detections: Sequence[Detection], prompt: str, min_sco
         shown = [shown[i] for i in kept.tolist()]
     wanted = Counter(spec.cls for spec in parse_caption(prompt))
     return wanted & Counter(d.label for d in shown), wanted
+
+
+def judge_classes_by_size(detections: Sequence[Detection], sample: Sample, min_score: float = 0.3,
+                          iou_threshold: float = 0.5, match_iou: float = 0.3) -> tuple[Counter[str], Counter[str]]:
+    """Per size word ("small", "medium", "large"): (found, wanted) shapes of a scene with known labels
+    (a held-out scene's render or its reconstruction, not a generated image). A shape is found when the
+    detection that overlaps its visible box most (IoU >= match_iou, after the class-agnostic NMS of
+    judge_classes_by_class) has its class."""
+    import torch
+
+    from engine.data.scene import size_word
+    from engine.detect.boxes import box_iou, nms
+
+    shown = [d for d in detections if d.score >= min_score]
+    if shown:
+        kept = nms(torch.tensor([d.box for d in shown], dtype=torch.float32),
+                   torch.tensor([d.score for d in shown], dtype=torch.float32), iou_threshold)
+        shown = [shown[i] for i in kept.tolist()]
+    found: Counter[str] = Counter()
+    wanted: Counter[str] = Counter()
+    for label in sample.labels:
+        shape = sample.scene.shapes[label.index]
+        word = size_word(shape.size)
+        wanted[word] += 1
+        if shown:
+            ious = box_iou(torch.tensor([label.box], dtype=torch.float32),
+                           torch.tensor([d.box for d in shown], dtype=torch.float32))[0]
+            best = int(ious.argmax())
+            found[word] += int(float(ious[best]) >= match_iou and shown[best].label == shape.cls)
+    return found, wanted
 
 
 def colour_areas(image: np.ndarray) -> np.ndarray:

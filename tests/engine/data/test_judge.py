@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.data import HELDOUT_SEEDS, make_sample
-from engine.data.judge import judge_classes, judge_classes_by_class, judge_colours
+from engine.data.judge import judge_classes, judge_classes_by_class, judge_classes_by_size, judge_colours
 
 
 def test_the_scenes_own_renders_pass_the_colour_check() -> None:
@@ -71,3 +71,26 @@ def test_classes_are_judged_per_class() -> None:
     assert wanted == {"star": 2, "cross": 1}
     assert found == {"star": 1, "cross": 1}  # the circle was not asked for and counts for nothing
     assert judge_classes([star, blob, cross], prompt) == (2, 3)
+
+
+def test_classes_are_judged_per_size_at_each_shapes_own_box() -> None:
+    from engine.data.scene import size_word
+    from engine.detect.boxes import Detection
+
+    sample = next(s for s in (make_sample(seed) for seed in range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + 200))
+                  if len({size_word(sh.size) for sh in s.scene.shapes}) >= 2)
+    shapes = [sample.scene.shapes[label.index] for label in sample.labels]
+    words = [size_word(shape.size) for shape in shapes]
+    right = [Detection(label.box, 0.9, shape.cls) for label, shape in zip(sample.labels, shapes)]
+    found, wanted = judge_classes_by_size(right, sample)
+    assert wanted == found and sum(wanted.values()) == len(sample.labels)
+    assert set(wanted) == set(words)
+    # the first shape drawn as another class: only its size loses a hit
+    other = "circle" if shapes[0].cls != "circle" else "star"
+    found, _ = judge_classes_by_size([Detection(sample.labels[0].box, 0.9, other)] + right[1:], sample)
+    assert found[words[0]] == wanted[words[0]] - 1 and sum(found.values()) == len(sample.labels) - 1
+    # a right class far from the shape's box (IoU < 0.3) is no hit, and no detections find nothing
+    x0, y0, x1, y1 = sample.labels[0].box
+    moved = Detection((x0 + 2 * (x1 - x0), y0, x1 + 2 * (x1 - x0), y1), 0.9, shapes[0].cls)
+    assert judge_classes_by_size([moved], sample)[0][words[0]] <= wanted[words[0]] - 1
+    assert sum(judge_classes_by_size([], sample)[0].values()) == 0

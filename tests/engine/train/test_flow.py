@@ -15,7 +15,8 @@ from engine.models.card import read_card
 from engine.models.detect import detect_path
 from engine.pipeline import Engine
 from engine.settings import Job, ModelRef
-from engine.train.flow import flow_loss, flow_pair, logit_normal, shape_cells, training_times
+from engine.data.render import Label
+from engine.train.flow import flow_loss, flow_pair, logit_normal, shape_cells, size_weights, training_times
 
 
 def test_flow_path_runs_from_data_to_noise_with_constant_velocity() -> None:
@@ -64,6 +65,31 @@ def test_shape_cells_are_the_latent_cells_a_shape_touches_and_their_ring() -> No
     expected[0, 4:7, 4:7] = True
     expected[1, 14:16, 0:2] = True
     assert torch.equal(cells, expected)
+
+
+def test_size_weights_give_each_shape_the_same_share_at_power_one() -> None:
+    def label(box: tuple[float, float, float, float]) -> Label:
+        return Label(index=0, box=box, full_box=box, cls=0, colour=0, visible_fraction=1.0)
+
+    # a large square over cells 2..9 (its box grown by a cell: 1..10, 100 cells) and a small one in cell
+    # 12, 12 (grown: 11..13, 9 cells)
+    large, small = label((16.0, 16.0, 80.0, 80.0)), label((97.0, 97.0, 103.0, 103.0))
+    cells = torch.zeros(1, 16, 16, dtype=torch.bool)
+    cells[0, 1:11, 1:11] = True
+    cells[0, 11:14, 11:14] = True
+    even = size_weights(cells, [(large, small)], 8, 0.0)
+    torch.testing.assert_close(even, cells.float())  # power 0: the plain 0/1 cells
+    fair = size_weights(cells, [(large, small)], 8, 1.0)
+    torch.testing.assert_close(fair[0, 5, 5], torch.tensor(1 / 100))
+    torch.testing.assert_close(fair[0, 12, 12], torch.tensor(1 / 9))
+    torch.testing.assert_close(fair[0, 1:11, 1:11].sum(), fair[0, 11:14, 11:14].sum())  # one share each
+    assert fair[0, 0, 0] == 0 and fair[0, 15, 15] == 0  # background
+    # overlapping boxes: the smaller shape's weight wins, whichever order the labels come in
+    inner = label((40.0, 40.0, 48.0, 48.0))  # cell 5, 5, grown to 4..6: 9 cells
+    for order in ((large, inner), (inner, large)):
+        w = size_weights(cells, [order], 8, 1.0)
+        torch.testing.assert_close(w[0, 5, 5], torch.tensor(1 / 9))
+        torch.testing.assert_close(w[0, 2, 2], torch.tensor(1 / 100))
 
 
 def test_flow_loss_weighs_shape_cells_and_is_the_plain_mse_without_weight() -> None:
