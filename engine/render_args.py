@@ -28,6 +28,8 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", help="schedule id or display name, e.g. karras")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--cfg", type=float, help="CFG scale")
+    parser.add_argument("--autoguidance", type=float, metavar="W",
+                        help="weight of the model's guide model (autoguidance; 0 = off; models without one ignore it)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--size", help="WIDTHxHEIGHT, e.g. 512x768")
     parser.add_argument("--batch", type=int, help="batch size")
@@ -169,7 +171,7 @@ def job_from_args(args: argparse.Namespace, recommend: Callable[[Job], Job] | No
     if args.model is not None:
         changes["model"] = _model_ref(args.model)
     simple = {"prompt": args.prompt, "negative_prompt": args.negative, "steps": args.steps,
-              "cfg_scale": args.cfg, "seed": args.seed, "batch_size": args.batch, "denoise": args.strength}
+              "cfg_scale": args.cfg, "autoguidance": args.autoguidance, "seed": args.seed, "batch_size": args.batch, "denoise": args.strength}
     changes.update({k: v for k, v in simple.items() if v is not None})
     if args.sampler is not None:
         changes["sampler"], folded = parse_sampler_name(args.sampler)

@@ -109,6 +109,7 @@ def _param_fields(job: Job) -> dict[str, Any]:
         "Denoising strength": _num(job.denoise) if job.init_image is not None else None,
         "Clip skip": job.clip_skip if job.clip_skip > 1 else None,
         "CFG Rescale phi": _num(job.guidance_rescale) if job.guidance_rescale > 0 else None,
+        "Autoguidance": _num(job.autoguidance) if job.autoguidance > 0 else None,
     }
     if job.batch_size > 1:
         fields["Batch size"] = job.batch_size
@@ -204,6 +205,7 @@ _SCALAR_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "Variation seed strength": ("variation_strength", _float),
     "Clip skip": ("clip_skip", _int),
     "CFG Rescale phi": ("guidance_rescale", _float),
+    "Autoguidance": ("autoguidance", _float),
     "Batch size": ("batch_size", _int),
 }
 _SPECIAL_KEYS = {

@@ -1,5 +1,5 @@
 """A model folder's card, `atelier.json`: its display name, a line on what it can do, and the
-settings it works best with (size, sampler, schedule, steps, CFG). Atelier's built-in model carries
+settings it works best with (size, sampler, schedule, steps, CFG, autoguidance). Atelier's built-in model carries
 one; a user may add one to any diffusers folder. Reading it never loads torch."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 CARD_NAME = "atelier.json"
 # The Job fields a card may recommend.
-RECOMMENDABLE = ("width", "height", "sampler", "schedule", "steps", "cfg_scale")
+RECOMMENDABLE = ("width", "height", "sampler", "schedule", "steps", "cfg_scale", "autoguidance")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ diffusers folder or an original single-file checkpoint, offline, with the shippe
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
@@ -55,11 +56,15 @@ class LoadedModel:
     tokenizers: tuple[CLIPTokenizer, ...]
     scheduler_config: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # autoguidance's weaker model (a folder's guide/: its own denoiser and text encoders, the rest shared)
+    guide: LoadedModel | None = None
 
     @property
     def nbytes(self) -> int:
         """Bytes held by all parameters and buffers (what the cache budget counts)."""
         modules = (self.denoiser, self.vae, *self.text_encoders)
+        if self.guide is not None:
+            modules += (self.guide.denoiser, *self.guide.text_encoders)
         seen: set[int] = set()
         total = 0
         for module in modules:
@@ -173,16 +178,25 @@ def _load_single_file(path: Path, family: Family, det: Detection, options: LoadO
                        MappingProxyType(sched), det.notes)
 
 
-def _load_folder(path: Path, family: Family, det: Detection, options: LoadOptions,
-                 resources: ResourcePaths) -> LoadedModel:
+def _folder_networks(path: Path, family: Family, options: LoadOptions,
+                     text: bool = True) -> tuple[Any, tuple[Any, ...]]:
+    """The denoiser and (unless `text` is false) the text encoders of a diffusers folder (or of its guide/)."""
     spec = FAMILY_SPECS[family]
     config = read_config(path / spec.denoiser)
     denoiser = build_module(_denoiser_factory(family, config), folder_state_dict(path / spec.denoiser), path=path,
                             component=spec.denoiser, dtype=options.dtype, device=options.device)
     encoders = tuple(
         _build_text_encoder(folder_state_dict(path / te), path / te, te, family, path, options)
-        for te in spec.text_encoders
+        for te in (spec.text_encoders if text else ())
     )
+    return denoiser, encoders
+
+
+def _load_folder(path: Path, family: Family, det: Detection, options: LoadOptions,
+                 resources: ResourcePaths) -> LoadedModel:
+    spec = FAMILY_SPECS[family]
+    config = read_config(path / spec.denoiser)
+    denoiser, encoders = _folder_networks(path, family, options)
     latents = config.get("out_channels")  # what the VAE must decode (in_channels adds masks for inpainting)
     vae_path = options.vae if options.vae is not None else path / "vae"
     vae = load_vae(vae_path, family, dtype=options.dtype, device=options.device, resources=resources,
@@ -194,8 +208,27 @@ def _load_folder(path: Path, family: Family, det: Detection, options: LoadOption
                                       resources.tokenizers / "clip") for t in spec.tokenizers)
     sched_dir = path / "scheduler" if (path / "scheduler").is_dir() else resources.component_dir(family, "scheduler")
     sched, pred = _scheduler_config(family, sched_dir, options)
-    return LoadedModel(path, family, det.layout, pred, denoiser, vae, encoders, tokenizers,
-                       MappingProxyType(sched), det.notes)
+    model = LoadedModel(path, family, det.layout, pred, denoiser, vae, encoders, tokenizers,
+                        MappingProxyType(sched), det.notes)
+    return _with_guide(model, options)
+
+
+def _with_guide(model: LoadedModel, options: LoadOptions) -> LoadedModel:
+    """`model` with the guide model of its folder's guide/ when it has one (autoguidance): a denoiser of the
+    same family and latent space, with its own text encoders when guide/ has them (else the model's),
+    sharing the tokenizers, VAE and scheduler."""
+    folder, spec = model.path / "guide", FAMILY_SPECS[model.family]
+    if not (folder / spec.denoiser).is_dir():
+        return model
+    own_text = all((folder / te).is_dir() for te in spec.text_encoders)
+    denoiser, encoders = _folder_networks(folder, model.family, options, text=own_text)
+    encoders = encoders if own_text else model.text_encoders
+    for name in ("in_channels", "out_channels"):
+        if denoiser.config.get(name) != model.denoiser.config.get(name):
+            raise IncompatibleModelError(folder, f"its {spec.denoiser} has {name} {denoiser.config.get(name)}, the "
+                                                 f"model's {model.denoiser.config.get(name)}: it cannot guide it")
+    guide = dataclasses.replace(model, path=folder, denoiser=denoiser, text_encoders=encoders, notes=(), guide=None)
+    return dataclasses.replace(model, guide=guide)
 
 
 def load_vae(path: Path, family: Family, *, dtype: torch.dtype = torch.float32, device: str = "cpu",

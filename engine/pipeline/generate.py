@@ -54,7 +54,12 @@ def sample_latents(model: LoadedModel, job: Job, conditioning: JobConditioning, 
     if call is not None:
         call.set_timesteps(base.levels.timestep(sigmas[:-1].clamp_min(1e-8)))  # type: ignore[attr-defined]
     cond, uncond = conditioning.batched(len(seeds))
-    guided = CFGDenoiser(base, cond, uncond, Guidance(scale=job.cfg_scale, rescale=job.guidance_rescale), sigmas)
+    guide = None
+    if model.guide is not None and job.autoguidance > 0 and conditioning.guide is not None:
+        guide = model_denoiser(model.guide)[0]  # without the ControlNets: they were trained on the model's own UNet
+    guidance = Guidance(scale=job.cfg_scale, rescale=job.guidance_rescale, autoguidance=job.autoguidance)
+    guided = CFGDenoiser(base, cond, uncond, guidance, sigmas, guide=guide,
+                         guide_cond=conditioning.batched_guide(len(seeds)))
     source, noise = start_noise(seeds, latent_shape, var_seeds=var_seeds, var_strength=job.variation_strength,
                                 device=device)
     return sample_from(guided, sigmas, sampler=job.sampler, first_noise=noise, source=source, init=init, mask=mask,

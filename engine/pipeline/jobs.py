@@ -167,7 +167,7 @@ def run_job(run: JobRun, *, progress: ProgressFn | None = None, cancel: CancelTo
     job, model = run.job, run.model
     shape = latent_shape(model, job.width, job.height)
     text = encode_job_text(model, job.prompt, job.negative_prompt, clip_skip=job.clip_skip, width=job.width,
-                           height=job.height, device=run.device)
+                           height=job.height, device=run.device, guided=job.autoguidance > 0)
     controls = active_controls(job.controls, run.controlnets, run.pixels.control_maps, latent_hw=shape[1:],
                                output=(job.width, job.height), device=run.device, dtype=next(model.denoiser.parameters()).dtype,
                                region=run.pixels.region)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,11 @@ class JobConditioning:
 
     cond: dict[str, Any]
     uncond: dict[str, Any]
+    guide: dict[str, Any] | None = None  # the prompt for the model's guide (autoguidance), when it runs
+
+    def batched_guide(self, n: int) -> dict[str, Any] | None:
+        """The guide's cond with every tensor repeated to a batch of n (None without a guide)."""
+        return None if self.guide is None else _repeat(self.guide, n)
 
     def batched(self, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """(cond, uncond) with every tensor repeated to a batch of n."""
@@ -33,8 +39,20 @@ def _repeat(value: Any, n: int) -> Any:
 
 @torch.no_grad()
 def encode_job_text(model: LoadedModel, prompt: str, negative: str, *, clip_skip: int, width: int, height: int,
-                    device: torch.device) -> JobConditioning:
-    """Encode (prompt, negative) the way the family's denoiser takes them (SDXL: size time ids for width x height)."""
+                    device: torch.device, guided: bool = False) -> JobConditioning:
+    """Encode (prompt, negative) the way the family's denoiser takes them (SDXL: size time ids for width x
+    height); `guided` also encodes the prompt with the model's guide, when it has one (autoguidance)."""
+    text = _encode(model, prompt, negative, clip_skip=clip_skip, width=width, height=height, device=device)
+    if not guided or model.guide is None:
+        return text
+    if model.guide.text_encoders is model.text_encoders:  # a guide UNet on the model's own text states
+        return dataclasses.replace(text, guide=text.cond)
+    guide = _encode(model.guide, prompt, negative, clip_skip=clip_skip, width=width, height=height, device=device)
+    return dataclasses.replace(text, guide=guide.cond)
+
+
+def _encode(model: LoadedModel, prompt: str, negative: str, *, clip_skip: int, width: int, height: int,
+            device: torch.device) -> JobConditioning:
     if model.family in (Family.SD1, Family.SD2):
         pos, neg = encode_sd(model.tokenizers[0], model.text_encoders[0], prompt, negative, clip_skip=clip_skip,
                              device=device)

@@ -151,6 +151,9 @@ class Job:
     schedule: str = "karras"
     cfg_scale: float = bounded(7.0, ge=0.0, le=100.0)
     guidance_rescale: float = bounded(0.0, ge=0.0, le=1.0)
+    # autoguidance weight w (Karras et al. 2024): cond + w (cond - guide's cond), with the guide model a
+    # folder may carry in guide/ (the built-in one does); 0 = off, and models without a guide ignore it
+    autoguidance: float = bounded(0.0, ge=0.0, le=10.0)
     clip_skip: int = bounded(1, ge=1, le=12)
     width: int = bounded(512, ge=SIZE_MULTIPLE, le=MAX_SIDE)
     height: int = bounded(512, ge=SIZE_MULTIPLE, le=MAX_SIDE)

@@ -85,6 +85,20 @@ def _flow(args: argparse.Namespace, command: str) -> dict[str, float]:
     return train_flow(config, setup_run(out, args.device, args.seed, bf16=False), command, vae)
 
 
+def _flow_guide(args: argparse.Namespace, command: str) -> dict[str, float]:
+    from engine.train.flow import GuideConfig, train_flow
+
+    config = _config(GuideConfig, args)
+    vae = args.vae or builtin_models_dir() / BUILTIN / "vae"
+    if not (vae / "config.json").is_file():
+        raise SystemExit(f"no VQGAN in {vae}: train it first (python -m engine.train vqgan) or pass --vae DIR")
+    text = vae.parent / "text_encoder"
+    if not (text / "config.json").is_file():
+        raise SystemExit(f"no text encoder in {text}: train the model it guides first (python -m engine.train flow)")
+    out = args.out or vae.parent / "guide"
+    return train_flow(config, setup_run(out, args.device, args.seed, bf16=False), command, vae, text_dir=text)
+
+
 def _detector(args: argparse.Namespace, command: str) -> dict[str, float]:
     from engine.train.detector import DetectorConfig, train_detector
 
@@ -124,6 +138,7 @@ def _controlnet(args: argparse.Namespace, command: str) -> dict[str, float]:
 TRAINERS: dict[str, Callable[[argparse.Namespace, str], dict[str, float]]] = {
     "vqgan": _vqgan,
     "flow": _flow,
+    "flow-guide": _flow_guide,
     "detector": _detector,
     "sr": _sr,
     "controlnet": _controlnet,

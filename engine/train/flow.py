@@ -100,6 +100,19 @@ class FlowConfig:
     eval_scenes: int = 256
 
 
+@dataclass(frozen=True)
+class GuideConfig(FlowConfig):
+    """The flow model's guide for autoguidance (Karras et al. 2024, "Guiding a Diffusion Model with a Bad
+    Version of Itself"): the same UNet trained for fewer steps (its own full schedule) on the trained model's
+    frozen text encoder, so the guide is a UNet alone in the model's guide/ (`python -m engine.train
+    flow-guide`, after flow). Guides measured at autoguidance 1 on the benchmark's 200 prompts (class 68.2 %
+    without): this UNet with its own text encoder, 2000 steps: 71.7 % (and 65.7 -> 70.6 % on 300 others);
+    1000 steps on 4000 scenes: 69.9 % (70.7 % at w = 2); half the channels at every level, 1000 steps on
+    4000 scenes: 67.4 %. A guide much worse than the model does not help."""
+
+    steps: int = 2000
+
+
 def build_text_encoder(config: FlowConfig) -> CLIPTextModel:
     """A small CLIPTextModel for the real CLIP vocabulary (random weights)."""
     return CLIPTextModel(CLIPTextConfig(
@@ -255,14 +268,19 @@ def _save_half(module: torch.nn.Module, folder: Path, weights_name: str) -> None
     save_file(state, str(folder / weights_name), metadata={"format": "pt"})
 
 
-def save_flow_folder(folder: Path, unet: UNet2DConditionModel, text: CLIPTextModel, shift: float) -> None:
-    """Write everything but vae/: model_index.json, unet/, text_encoder/, tokenizer/ and scheduler/."""
-    unet.save_config(folder / "unet")
-    _save_half(unet, folder / "unet", "diffusion_pytorch_model.safetensors")
+def save_text_encoder(folder: Path, text: CLIPTextModel) -> None:
+    """folder/text_encoder: the config and the float16 weights."""
     (folder / "text_encoder").mkdir(parents=True, exist_ok=True)
     conf = text.config.to_dict() | {"dtype": "float32", "architectures": ["CLIPTextModel"]}
     (folder / "text_encoder" / "config.json").write_text(json.dumps(conf, indent=2) + "\n")
     _save_half(text, folder / "text_encoder", "model.safetensors")
+
+
+def save_flow_folder(folder: Path, unet: UNet2DConditionModel, text: CLIPTextModel, shift: float) -> None:
+    """Write everything but vae/: model_index.json, unet/, text_encoder/, tokenizer/ and scheduler/."""
+    unet.save_config(folder / "unet")
+    _save_half(unet, folder / "unet", "diffusion_pytorch_model.safetensors")
+    save_text_encoder(folder, text)
     tok = folder / "tokenizer"
     tok.mkdir(parents=True, exist_ok=True)  # vocab and merges: the shipped CLIP files (resources/tokenizers)
     (tok / "tokenizer_config.json").write_text(json.dumps({
@@ -285,7 +303,7 @@ BUILTIN_DESCRIPTION = ("Trained by Atelier on its procedural shapes world: 128 x
                        "circles, squares, triangles, stars, rings, crosses, hearts or diamonds in named "
                        "colours on flat or gradient backgrounds. It knows nothing else.")
 RECOMMENDED = {"width": 128, "height": 128, "sampler": "euler", "schedule": "flow_shift", "steps": 20,
-               "cfg_scale": 4.0}
+               "cfg_scale": 4.0, "autoguidance": 2.0}
 
 
 def save_samples(folder: Path, device: torch.device, count: int = 8) -> float:
@@ -321,9 +339,12 @@ def save_samples(folder: Path, device: torch.device, count: int = 8) -> float:
     return seconds / count
 
 
-def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path) -> dict[str, float]:
+def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path,
+               text_dir: Path | None = None) -> dict[str, float]:
     """Train the UNet and text encoder on the VQGAN in `vae_dir`; save the whole model folder
-    (with a copy of the VQGAN unless it already lies there) into setup.out_dir."""
+    (with a copy of the VQGAN unless it already lies there) into setup.out_dir. With `text_dir` (a
+    trained model's text_encoder/: how a GuideConfig runs) the text encoder is that one, frozen, and only
+    the UNet is saved (with the record and loss curve): setup.out_dir is then the model's guide/."""
     from engine.models.families import Family
     from engine.models.resources import ResourcePaths, clip_tokenizer
 
@@ -338,8 +359,13 @@ def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path)
     heldout = LatentCache(vq, tokenizer, range(HELDOUT_SEEDS.start, HELDOUT_SEEDS.start + config.eval_scenes),
                           device, "held-out latents")
     unet = build_unet(config, vq.config.latent_channels).to(device).train()
-    text = build_text_encoder(config).to(device).train()
-    params = list(unet.parameters()) + list(text.parameters())
+    frozen = text_dir is not None
+    if text_dir is not None:  # the model's own text states: the guide is only a weaker UNet
+        text = CLIPTextModel.from_pretrained(str(text_dir), local_files_only=True).float().to(device).eval()
+        text.requires_grad_(False)
+    else:
+        text = build_text_encoder(config).to(device).train()
+    params = list(unet.parameters()) + ([] if frozen else list(text.parameters()))
     # fused: one kernel over all tensors; the foreach form spent ~0.1 s a step (a fifth of it) on the
     # 4.7M-weight token embedding's dense update on the 2-core CPU
     opt = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.99), weight_decay=0.01, fused=True)
@@ -362,7 +388,8 @@ def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path)
         t = training_times(len(idx), g, config.train_shift, config.unshifted_share).to(device)
         xt, target = flow_pair(x0, torch.randn(x0.shape, generator=g).to(device), t)
         with setup.autocast():
-            states = text(ids.to(device)).last_hidden_state
+            with torch.set_grad_enabled(not frozen):
+                states = text(ids.to(device)).last_hidden_state
             pred = unet(xt, t * 1000, states).sample.float()
         loss = flow_loss(pred, target, cache.cells[idx].to(device), config.shape_weight)
         opt.zero_grad(set_to_none=True)
@@ -370,13 +397,21 @@ def train_flow(config: FlowConfig, setup: RunSetup, command: str, vae_dir: Path)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         ema_unet.update(unet, step)
-        ema_text.update(text, step)
+        if not frozen:
+            ema_text.update(text, step)
         log.add(step, loss=loss.item())
         bar.update(step + 1, log.recent())
     bar.close()
     seconds = time.monotonic() - start
-    figures = heldout_loss(ema_unet.module, ema_text.module, heldout, device)
+    figures = heldout_loss(ema_unet.module, text if frozen else ema_text.module, heldout, device)
     folder = setup.out_dir
+    if frozen:
+        ema_unet.module.save_config(folder / "unet")
+        _save_half(ema_unet.module, folder / "unet", "diffusion_pytorch_model.safetensors")
+        plot_losses(log, folder / "flow_loss_curve.png", f"Guide model training ({config.steps} steps)")
+        write_record(folder, model="flow-guide", command=command, data_seed=config.data_seed, config=config,
+                     figures=figures, setup=setup, seconds=seconds)
+        return figures
     if (folder / "vae").resolve() != vae_dir.resolve():
         shutil.copytree(vae_dir, folder / "vae", dirs_exist_ok=True)
     save_flow_folder(folder, ema_unet.module, ema_text.module, config.shift)

@@ -51,6 +51,10 @@ class SamplerPanel(QWidget):
         self.steps = QSpinBox(minimum=1, maximum=1000, toolTip="Number of sampling steps.")
         self.cfg = QDoubleSpinBox(minimum=0.0, maximum=100.0, singleStep=0.5, decimals=1,
                                   toolTip="Classifier-free guidance: how strongly to follow the prompt.")
+        self.autoguidance = QDoubleSpinBox(
+            minimum=0.0, maximum=10.0, singleStep=0.25, decimals=2,
+            toolTip="Autoguidance: push the image away from what the model's weaker guide model would draw,\n"
+                    "which sharpens shapes (0 = off). Only models that carry a guide use it; the built-in one does.")
         self.width_box = QSpinBox(minimum=SIZE_MULTIPLE, maximum=MAX_SIDE, singleStep=64,
                                   toolTip=f"Image width in pixels (a multiple of {SIZE_MULTIPLE}).")
         self.height_box = QSpinBox(minimum=SIZE_MULTIPLE, maximum=MAX_SIDE, singleStep=64,
@@ -61,6 +65,7 @@ class SamplerPanel(QWidget):
         bind_choice(model, "schedule", self.schedule)
         bind_int(model, "steps", self.steps)
         bind_float(model, "cfg_scale", self.cfg)
+        bind_float(model, "autoguidance", self.autoguidance)
         bind_int(model, "width", self.width_box)
         bind_int(model, "height", self.height_box)
         bind_float(model, "denoise", self.denoise)
@@ -72,6 +77,7 @@ class SamplerPanel(QWidget):
         form.addRow("Schedule", self.schedule)
         form.addRow("Steps", self.steps)
         form.addRow("CFG scale", self.cfg)
+        form.addRow("Autoguidance", self.autoguidance)
         form.addRow("Size", size)
         form.addRow("Denoise", self.denoise)
         self.hires = HiresGroup(model)

@@ -103,7 +103,7 @@ def test_full_job_parameters_parse_with_a1111_syntax_and_map_back() -> None:
     assert parsed["Prompt"].startswith(FULL_JOB.prompt)
     assert "<lora:ink:0.6>" in parsed["Prompt"]
     assert parsed["ControlNet 0"].startswith("Module: canny, Model: cn-canny, Weight: 0.8")
-    assert parsed["Variation seed"] == "99" and parsed["Clip skip"] == "2"
+    assert parsed["Variation seed"] == "99" and parsed["Clip skip"] == "2" and parsed["Autoguidance"] == "1.5"
     assert parsed["ADetailer prompt 2nd"] == "a hand"
     ours = parse_parameters(text)
     assert ours.warnings == []
@@ -113,6 +113,7 @@ def test_full_job_parameters_parse_with_a1111_syntax_and_map_back() -> None:
     assert (job.sampler, job.schedule, job.cfg_scale, job.width, job.height) == (
         "dpmpp_2m_sde", "exponential", 6.5, 768, 1024)
     assert (job.variation_seed, job.variation_strength, job.clip_skip, job.denoise) == (99, 0.25, 2, 0.55)
+    assert (job.guidance_rescale, job.autoguidance) == (0.7, 1.5)
     assert job.inpaint == Inpaint(mask="unknown", blur=8, only_masked=True, padding=48)
     assert [(c.type, c.weight, c.start, c.end) for c in job.controls] == [
         ("canny", 0.8, 0.1, 0.9), ("scribble", 1.0, 0.0, 1.0)]

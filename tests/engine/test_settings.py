@@ -40,6 +40,7 @@ FULL_JOB = Job(
     schedule="exponential",
     cfg_scale=6.5,
     guidance_rescale=0.7,
+    autoguidance=1.5,
     clip_skip=2,
     width=768,
     height=1024,

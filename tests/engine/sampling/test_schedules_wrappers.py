@@ -249,10 +249,37 @@ def test_classifier_gradient_shifts_the_score() -> None:
         torch.testing.assert_close(with_clf(x, sigma) - without(x, sigma), 2.0 * 16.0 * g.expand(2, 3))
 
 
+def test_autoguidance_pushes_the_cond_prediction_away_from_the_guides_inside_and_outside_the_cfg_window() -> None:
+    """D = CFG result + w (cond - guide(cond)) (Karras et al. 2024), the guide called with its own conditioning."""
+    sigmas = torch.tensor([8.0, 4.0, 2.0, 1.0, 0.0])
+    guide = _CondModel()
+    guide_cond = {"c": torch.tensor([1.5, 1.5]), "extra": {"shift": torch.tensor([0.0, 0.0])}}
+    inner = _CondModel()
+    cond = {"c": torch.tensor([2.0, 3.0]), "extra": {"shift": torch.tensor([0.1, 0.2])}}
+    uncond = {"c": torch.tensor([1.0, 1.0]), "extra": {"shift": torch.tensor([0.0, 0.0])}}
+    guided = CFGDenoiser(inner, cond, uncond, Guidance(scale=5.0, end=0.5, autoguidance=2.0), sigmas, guide=guide,
+                         guide_cond=guide_cond)
+    plain = CFGDenoiser(_CondModel(), cond, uncond, Guidance(scale=5.0, end=0.5), sigmas)
+    x = torch.ones(2, 3)
+    for s in (8.0, 2.0):  # inside the CFG window, then past it (cond alone)
+        sigma = torch.full((2,), s)
+        d_cond = torch.tensor([2.0, 3.0])[:, None] * x / (1 + s * s) + torch.tensor([0.1, 0.2])[:, None]
+        d_guide = 1.5 * x / (1 + s * s)
+        torch.testing.assert_close(guided(x, sigma), plain(x, sigma) + 2.0 * (d_cond - d_guide))
+    assert guide.batches == [2, 2]
+    # w = 0 never calls the guide
+    off, unused = CFGDenoiser(_CondModel(), cond, uncond, Guidance(scale=5.0), sigmas, guide=_CondModel(),
+                              guide_cond=guide_cond), guide.batches.copy()
+    off(x, torch.full((2,), 8.0))
+    assert off.guide is None and guide.batches == unused
+
+
 def test_guidance_validates_its_settings() -> None:
     with pytest.raises(ValueError, match="rescale"):
         Guidance(rescale=1.5)
     with pytest.raises(ValueError, match="window"):
         Guidance(start=0.8, end=0.2)
+    with pytest.raises(ValueError, match="autoguidance"):
+        Guidance(autoguidance=-1.0)
     with pytest.raises(ValueError, match="same keys"):
         CFGDenoiser(_CondModel(), {"c": torch.ones(2)}, {}, Guidance(), torch.tensor([1.0, 0.0]))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from engine.models import ModelStore
@@ -16,7 +18,17 @@ from engine.models.detect import detect_path
 from engine.pipeline import Engine
 from engine.settings import Job, ModelRef
 from engine.data.render import Label
-from engine.train.flow import flow_loss, flow_pair, logit_normal, shape_cells, size_weights, training_times
+from engine.train.flow import (
+    GuideConfig,
+    flow_loss,
+    flow_pair,
+    logit_normal,
+    shape_cells,
+    size_weights,
+    train_flow,
+    training_times,
+)
+from engine.train.loop import setup_run
 
 
 def test_flow_path_runs_from_data_to_noise_with_constant_velocity() -> None:
@@ -143,7 +155,72 @@ def test_render_without_settings_takes_the_cards_settings_and_flags_win(tiny_bui
     parse = build_parser().parse_args
     job = job_from_args(parse(["render", "--prompt", "a red star", "-o", str(tmp_path / "o.png")]),
                         engine.recommended)
-    assert (job.width, job.sampler, job.schedule, job.cfg_scale) == (128, "euler", "flow_shift", 4.0)
+    assert (job.width, job.sampler, job.schedule, job.cfg_scale, job.autoguidance) == (
+        128, "euler", "flow_shift", 4.0, 1.0)
+    job = job_from_args(parse(["render", "--autoguidance", "0", "-o", str(tmp_path / "o.png")]), engine.recommended)
+    assert job.autoguidance == 0.0 and job.cfg_scale == 4.0
     job = job_from_args(parse(["render", "--size", "64x64", "--steps", "3", "-o", str(tmp_path / "o.png")]),
                         engine.recommended)
     assert (job.width, job.height, job.steps, job.sampler) == (64, 64, 3, "euler")
+
+
+def _with_guide(tiny_builtin: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny model with a tiny guide trained into its guide/ (as `python -m engine.train flow-guide`)."""
+    folder = tmp_path / "atelier-shapes"
+    shutil.copytree(tiny_builtin, folder)
+    tiny = GuideConfig(steps=2, batch_size=4, warmup=1, train_scenes=8, text_hidden=32, text_layers=1, text_heads=2,
+                       block_out_channels=(16, 16, 16), attention_heads=2, eval_scenes=4)
+    train_flow(tiny, setup_run(folder / "guide", "cpu", seed=1, bf16=False), "python -m engine.train flow-guide",
+               folder / "vae", text_dir=folder / "text_encoder")
+    return folder
+
+
+def test_the_guide_run_writes_only_its_networks_and_the_engine_loads_them_as_the_models_guide(
+        tiny_builtin: Path, tmp_path: Path) -> None:
+    folder = _with_guide(tiny_builtin, tmp_path)
+    assert {p.name for p in (folder / "guide").iterdir()} == {"unet", "training.json", "flow_loss_curve.png"}
+    assert json.loads((folder / "guide" / "training.json").read_text())["model"] == "flow-guide"
+    engine = Engine(device="cpu", store=ModelStore.with_roots([folder.parent]))
+    model, _ = engine.load(ModelRef(path=str(folder)))
+    assert model.guide is not None and model.guide.guide is None
+    assert model.guide.denoiser is not model.denoiser and model.guide.vae is model.vae
+    assert model.guide.text_encoders is model.text_encoders  # a guide UNet on the model's text states
+    assert model.nbytes > model.guide.nbytes  # the guide's UNet counts towards the model's memory
+    plain, _ = engine.load(ModelRef(path=str(tiny_builtin)))
+    assert plain.guide is None
+
+
+def test_autoguidance_changes_the_image_only_when_the_model_has_a_guide_and_w_is_above_zero(
+        tiny_builtin: Path, tmp_path: Path) -> None:
+    folder = _with_guide(tiny_builtin, tmp_path)
+    engine = Engine(device="cpu", store=ModelStore.with_roots([folder.parent, tiny_builtin.parent]))
+    job = engine.recommended(Job(model=ModelRef(path=str(folder)), prompt="a red star", seed=2, steps=3))
+    assert job.autoguidance == 1.0  # the card recommends it
+    (guided,), (again,) = engine.run(job), engine.run(job)
+    (off,) = engine.run(dataclasses.replace(job, autoguidance=0.0))
+    (no_guide,) = engine.run(dataclasses.replace(job, model=ModelRef(path=str(tiny_builtin))))
+    assert np.array_equal(guided.image, again.image) and guided.job.autoguidance == 1.0
+    assert not np.array_equal(guided.image, off.image)
+    assert np.array_equal(off.image, no_guide.image)  # a model without guide/ ignores the weight
+
+
+def test_a_guide_identical_to_the_model_leaves_the_image_as_it_is(tiny_builtin: Path, tmp_path: Path) -> None:
+    """cond - guide = 0 when the guide is the model itself: autoguidance then changes nothing (here the guide
+    has its own copy of the text encoder, the other way a guide/ may be laid out)."""
+    folder = tmp_path / "atelier-shapes"
+    shutil.copytree(tiny_builtin, folder)
+    for part in ("unet", "text_encoder"):
+        shutil.copytree(tiny_builtin / part, folder / "guide" / part)
+    engine = Engine(device="cpu", store=ModelStore.with_roots([folder.parent]))
+    job = engine.recommended(Job(model=ModelRef(path=str(folder)), prompt="a blue ring", seed=4, steps=3))
+    (guided,), (off,) = engine.run(dataclasses.replace(job, autoguidance=3.0)), engine.run(
+        dataclasses.replace(job, autoguidance=0.0))
+    assert np.abs(guided.image.astype(int) - off.image.astype(int)).max() <= 1
+
+
+def test_the_guide_trainer_asks_for_the_model_it_guides_first(tiny_builtin: Path, tmp_path: Path) -> None:
+    from engine.train.__main__ import main
+
+    shutil.copytree(tiny_builtin / "vae", tmp_path / "model" / "vae")  # a VQGAN, but no flow model yet
+    with pytest.raises(SystemExit, match="train the model it guides first"):
+        main(["flow-guide", "--vae", str(tmp_path / "model" / "vae"), "--device", "cpu"])
