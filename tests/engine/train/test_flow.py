@@ -156,7 +156,7 @@ def test_render_without_settings_takes_the_cards_settings_and_flags_win(tiny_bui
     job = job_from_args(parse(["render", "--prompt", "a red star", "-o", str(tmp_path / "o.png")]),
                         engine.recommended)
     assert (job.width, job.sampler, job.schedule, job.cfg_scale, job.autoguidance) == (
-        128, "euler", "flow_shift", 4.0, 1.0)
+        128, "euler", "flow_shift", 4.0, 2.0)
     job = job_from_args(parse(["render", "--autoguidance", "0", "-o", str(tmp_path / "o.png")]), engine.recommended)
     assert job.autoguidance == 0.0 and job.cfg_scale == 4.0
     job = job_from_args(parse(["render", "--size", "64x64", "--steps", "3", "-o", str(tmp_path / "o.png")]),
@@ -195,11 +195,11 @@ def test_autoguidance_changes_the_image_only_when_the_model_has_a_guide_and_w_is
     folder = _with_guide(tiny_builtin, tmp_path)
     engine = Engine(device="cpu", store=ModelStore.with_roots([folder.parent, tiny_builtin.parent]))
     job = engine.recommended(Job(model=ModelRef(path=str(folder)), prompt="a red star", seed=2, steps=3))
-    assert job.autoguidance == 1.0  # the card recommends it
+    assert job.autoguidance == 2.0  # the card recommends it
     (guided,), (again,) = engine.run(job), engine.run(job)
     (off,) = engine.run(dataclasses.replace(job, autoguidance=0.0))
     (no_guide,) = engine.run(dataclasses.replace(job, model=ModelRef(path=str(tiny_builtin))))
-    assert np.array_equal(guided.image, again.image) and guided.job.autoguidance == 1.0
+    assert np.array_equal(guided.image, again.image) and guided.job.autoguidance == 2.0
     assert not np.array_equal(guided.image, off.image)
     assert np.array_equal(off.image, no_guide.image)  # a model without guide/ ignores the weight
 
