@@ -29,6 +29,7 @@ from engine.train.flow import (
     training_times,
 )
 from engine.train.loop import setup_run
+from tests.engine.train.conftest import TINY_FLOW
 
 
 def test_flow_path_runs_from_data_to_noise_with_constant_velocity() -> None:
@@ -224,3 +225,44 @@ def test_the_guide_trainer_asks_for_the_model_it_guides_first(tiny_builtin: Path
     shutil.copytree(tiny_builtin / "vae", tmp_path / "model" / "vae")  # a VQGAN, but no flow model yet
     with pytest.raises(SystemExit, match="train the model it guides first"):
         main(["flow-guide", "--vae", str(tmp_path / "model" / "vae"), "--device", "cpu"])
+
+
+def _snapshot_run(tiny_builtin: Path, out: Path, steps: int) -> Path:
+    """A tiny flow run (Muon) that takes its guide at step 2 (warm-up past the end, so the first steps'
+    lr does not depend on the run's length)."""
+    tiny = dataclasses.replace(TINY_FLOW, steps=steps, warmup=10, guide_step=2, optimizer="muon")
+    train_flow(tiny, setup_run(out, "cpu", seed=0, bf16=False), "python -m engine.train flow", tiny_builtin / "vae")
+    return out
+
+
+def test_a_flow_run_takes_its_guide_from_its_own_snapshot_and_freezes_the_text_encoder_there(
+        tiny_builtin: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    short = _snapshot_run(tiny_builtin, tmp_path / "a" / "atelier-shapes", steps=3)
+    long = _snapshot_run(tiny_builtin, tmp_path / "b" / "atelier-shapes", steps=5)
+    record = json.loads((long / "guide" / "training.json").read_text())
+    assert record["model"] == "flow-guide" and record["config"]["step"] == 2
+    assert {"guide_heldout_v_mse_t0.5", "heldout_v_mse_t0.5"} <= set(json.loads((long / "training.json").read_text())
+                                                                      ["figures"])
+
+    def weights(folder: Path, part: str) -> dict[str, torch.Tensor]:
+        name = "model.safetensors" if part == "text_encoder" else "diffusion_pytorch_model.safetensors"
+        return load_file(str(folder / part / name))
+
+    # the same first two steps, then the text encoder stops: both runs end with the same one
+    for key, value in weights(short, "text_encoder").items():
+        assert torch.equal(value, weights(long, "text_encoder")[key]), key
+    for key, value in weights(short, "guide/unet").items():
+        assert torch.equal(value, weights(long, "guide/unet")[key]), key
+    assert any(not torch.equal(v, weights(long, "unet")[k]) for k, v in weights(short, "unet").items())
+    assert any(not torch.equal(v, weights(long, "unet")[k]) for k, v in weights(long, "guide/unet").items())
+    engine = Engine(device="cpu", store=ModelStore.with_roots([long.parent]))
+    model, _ = engine.load(ModelRef(path=str(long)))
+    assert model.guide is not None and model.guide.text_encoders is model.text_encoders
+
+
+def test_an_unknown_optimizer_is_refused(tiny_builtin: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'adamw' or 'muon'"):
+        train_flow(dataclasses.replace(TINY_FLOW, optimizer="sgd"), setup_run(tmp_path, "cpu", seed=0, bf16=False),
+                   "test", tiny_builtin / "vae")
