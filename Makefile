@@ -22,7 +22,6 @@ test: setup-test
 train-builtin: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train vqgan
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train flow
-	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train flow-guide
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train detector
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train controlnet
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m engine.train sr

@@ -27,7 +27,7 @@ from engine.upscale.pixelshuffle import PixelShuffleSR
 
 @dataclass(frozen=True)
 class SRConfig:
-    steps: int = 1500
+    steps: int = 800  # held-out gain over bicubic +5.67 dB at 1500 steps (436 s), +4.72 at 800 (203 s)
     scenes_per_step: int = 4
     crops_per_scene: int = 12
     crop: int = 32  # low-resolution crop side (px)

@@ -23,7 +23,7 @@ from engine.train.loop import setup_run
 @pytest.fixture(scope="module")
 def tiny_controlnets(tiny_builtin: Path, tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     out = tmp_path_factory.mktemp("cn") / "controlnet"
-    config = ControlNetConfig(steps=2, batch_size=2, warmup=1, train_scenes=4, eval_scenes=2)
+    config = ControlNetConfig(steps=2, transfer_steps=0, batch_size=2, warmup=1, train_scenes=4, eval_scenes=2)
     results = train_controlnets(config, setup_run(out, "cpu", seed=0, bf16=False), "test", tiny_builtin,
                                 kinds=("edges", "segmentation"))
     assert set(results) == {"edges", "segmentation"}
@@ -52,3 +52,24 @@ def test_the_engine_finds_and_uses_the_builtin_controlnet(tiny_controlnets: Path
     folder = tiny_controlnets / f"{tiny_builtin.name}-canny"
     assert controlnet_fits(folder, model.denoiser.config)
     assert not controlnet_fits(folder, {**model.denoiser.config, "cross_attention_dim": 768})  # an SD1.5 UNet
+
+
+def test_later_kinds_can_start_from_the_edge_controlnet(tiny_builtin: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    config = ControlNetConfig(steps=2, transfer_steps=1, batch_size=2, warmup=1, train_scenes=4, eval_scenes=2)
+    out = tmp_path / "controlnet"
+    train_controlnets(config, setup_run(out, "cpu", seed=0, bf16=False), "test", tiny_builtin,
+                      kinds=("edges", "scribble"))
+    record = json.loads((out / f"{tiny_builtin.name}-scribble" / "training.json").read_text())
+    assert record["config"]["started_from"] == str(out / f"{tiny_builtin.name}-canny")
+    edges = json.loads((out / f"{tiny_builtin.name}-canny" / "training.json").read_text())
+    assert "started_from" not in edges["config"]
+    first = load_file(str(out / f"{tiny_builtin.name}-scribble" / "diffusion_pytorch_model.safetensors"))
+    # trained alone into the same folder, the scribble ControlNet is the same one
+    train_controlnets(config, setup_run(out, "cpu", seed=0, bf16=False), "test", tiny_builtin, kinds=("scribble",))
+    again = load_file(str(out / f"{tiny_builtin.name}-scribble" / "diffusion_pytorch_model.safetensors"))
+    assert all(first[k].equal(again[k]) for k in first)
+    with pytest.raises(FileNotFoundError, match="train --kind canny into this folder first"):
+        train_controlnets(config, setup_run(tmp_path / "empty", "cpu", seed=0, bf16=False), "test", tiny_builtin,
+                          kinds=("scribble",))

@@ -57,3 +57,11 @@ def test_the_hybrid_optimizer_fits_a_regression_and_follows_the_lr_schedule() ->
     net(x).sum().backward()
     opt.step()
     assert torch.equal(net[2].weight, before)
+
+
+def test_a_stack_of_matrices_is_orthogonalised_matrix_by_matrix() -> None:
+    g = torch.Generator().manual_seed(1)
+    for shape in [(5, 12, 40), (3, 40, 12)]:
+        stack = torch.randn(shape, generator=g)
+        alone = torch.stack([orthogonalize(m) for m in stack])
+        assert torch.allclose(orthogonalize(stack), alone, atol=1e-5)
