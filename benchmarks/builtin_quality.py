@@ -7,7 +7,7 @@ experiment with `python -m engine.train ... --set`): its ControlNets are looked 
 and its own detector/ and upscaler/ are used when it has them, else the built-in ones.
 
 Quality: held-out captions of the shapes world (never trained on), generated at the model card's
-settings (128 x 128, Euler, flow-shift schedule, CFG 4, autoguidance 1 by the model's guide/) with
+settings (128 x 128, Euler, flow-shift schedule, CFG 4, autoguidance 2 by the model's guide/) with
 seeds 0..N-1, judged automatically:
   - colour accuracy: the share of prompted shape colours present in the image (engine.data.judge;
     colours the background itself passes near are not judged);

@@ -18,8 +18,13 @@ from engine.models.detect import detect_path
 from engine.pipeline import Engine
 from engine.settings import Job, ModelRef
 from engine.data.render import Label
+from engine.data import make_sample, segmentation_class_ids
 from engine.train.flow import (
+    FlowConfig,
     GuideConfig,
+    SemanticHead,
+    build_unet,
+    class_fractions,
     flow_loss,
     flow_pair,
     logit_normal,
@@ -114,6 +119,37 @@ def test_flow_loss_weighs_shape_cells_and_is_the_plain_mse_without_weight() -> N
     on, off = err.permute(1, 0, 2, 3)[:, cells].sum(), err.permute(1, 0, 2, 3)[:, ~cells].sum()
     expected = (5 * on + off) / (8 * (5 * cells.sum() + (~cells).sum()))
     torch.testing.assert_close(flow_loss(pred, target, cells, 4.0), expected)
+
+
+def test_class_fractions_are_each_cells_share_of_background_and_of_every_class() -> None:
+    sample = make_sample(11, controls=("segmentation",))
+    seg = torch.from_numpy(sample.segmentation).permute(2, 0, 1)[None].float() / 255
+    fractions = class_fractions(seg, 16)
+    assert fractions.shape == (1, 9, 8, 8)
+    torch.testing.assert_close(fractions.sum(dim=1), torch.ones(1, 8, 8))
+    ids = segmentation_class_ids(sample.segmentation) + 1  # 0 background, then SHAPE_CLASSES
+    counts = np.stack([(ids == k).reshape(8, 16, 8, 16).sum(axis=(1, 3)) for k in range(9)])
+    torch.testing.assert_close(fractions[0], torch.from_numpy(counts / 256.0).float())
+    drawn = {int(k) for k in np.unique(ids)} - {0}
+    assert {label.cls + 1 for label in sample.labels if label.visible} <= drawn <= {label.cls + 1 for label in sample.labels}
+    assert len(drawn) >= 2  # the scene holds more than one class, so the test sees them kept apart
+
+
+def test_the_semantic_head_trains_the_unets_encoder_only_and_leaves_no_trace_in_it() -> None:
+    config = FlowConfig(block_out_channels=(16, 16, 16), attention_heads=2, text_hidden=32)
+    unet = build_unet(config, 8)
+    keys = set(unet.state_dict())
+    head = SemanticHead(unet, level=1)
+    states = torch.randn(2, 77, 32)
+    unet(torch.randn(2, 8, 16, 16), torch.tensor([500.0, 100.0]), states)
+    assert head.features is not None and head.features.shape == (2, 16, 8, 8)
+    target = class_fractions(torch.zeros(2, 3, 128, 128), 16)  # all background
+    head.loss(target).backward()
+    grads = {name: p.grad is not None and bool(p.grad.abs().sum() > 0) for name, p in unet.named_parameters()}
+    assert grads["conv_in.weight"] and grads["down_blocks.1.attentions.0.proj_out.weight"]
+    assert not any(g for name, g in grads.items() if name.startswith(("up_blocks", "mid_block", "conv_out")))
+    head.hook.remove()
+    assert set(unet.state_dict()) == keys
 
 
 def test_tiny_flow_run_writes_a_complete_model_folder(tiny_builtin: Path) -> None:
