@@ -3,6 +3,7 @@ records, and what `atelier render` uses when the user has no model of their own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -33,6 +34,38 @@ def test_the_builtin_model_ships_complete_and_within_the_weight_budget() -> None
         record = json.loads(record_path.read_text())
         assert record["command"].startswith("python -m engine.train ")
         assert isinstance(record["data_seed"], int) and record["figures"]
+
+
+def _default_config(model: str) -> dict[str, object]:
+    """The config `python -m engine.train` trains a shipped record's model with when given no options."""
+    from engine.train.controlnet import ControlNetConfig
+    from engine.train.detector import DetectorConfig
+    from engine.train.flow import FlowConfig
+    from engine.train.sr import SRConfig
+    from engine.train.vqgan import VQGANConfig
+
+    cls = {"flow": FlowConfig, "vqgan": VQGANConfig, "detector": DetectorConfig, "sr": SRConfig}.get(model)
+    config = cls() if cls else ControlNetConfig()
+    return json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, like the record
+
+
+def test_every_shipped_record_holds_the_settings_make_train_builtin_uses() -> None:
+    """A record copied from an older run (or a default changed without retraining) would describe weights
+    that `make train-builtin` no longer reproduces."""
+    records = sorted(builtin_models_dir().rglob("training.json"))
+    assert len(records) == 8  # flow, guide, VQGAN, detector, upscaler, three ControlNets
+    flow_steps = _default_config("flow")
+    for path in records:
+        record = json.loads(path.read_text())
+        config = record["config"]
+        if record["model"] == "flow-guide":  # a snapshot of the flow run above
+            assert config["step"] == flow_steps["guide_step"], path
+            continue
+        expected = _default_config(record["model"])
+        assert {k: v for k, v in config.items() if k in expected} == expected, path
+        assert record.get("reproduce", record["command"]).split()[:4] == [
+            "python", "-m", "engine.train", record["model"].split("-")[0]], path
+        assert isinstance(record["training_seconds"], float) and record["threads"] == 2, path
 
 
 def test_render_uses_the_builtin_model_when_the_user_has_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
