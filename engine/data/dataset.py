@@ -174,18 +174,23 @@ def training_batches(
     *,
     controls: Collection[ControlKind] = (),
     low_size: int | None = None,
+    skip: int = 0,
 ) -> Iterator[Batch]:
     """An endless stream of batches of train-split seeds drawn uniformly with `rng`, each with
-    a caption/scribble variant also drawn from `rng`."""
+    a caption/scribble variant also drawn from `rng`. With `skip`, the first `skip` scenes of each
+    draw are left unrendered (a trainer that puts other images there): the batches hold the other
+    batch_size - skip, the same scenes as without it, and `rng` advances the same."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0 <= skip < batch_size:
+        raise ValueError(f"skip must be in [0, batch_size), got {skip}")
     while True:
         seeds = rng.integers(TRAIN_SEEDS.start, TRAIN_SEEDS.stop, size=batch_size)
         variants = rng.integers(0, 2**31, size=batch_size)
         yield collate(
             [
                 make_sample(int(s), size, controls=controls, low_size=low_size, variant=int(v))
-                for s, v in zip(seeds, variants)
+                for s, v in zip(seeds[skip:], variants[skip:])
             ]
         )
 

@@ -41,6 +41,17 @@ def test_training_stream_draws_only_train_seeds() -> None:
     assert torch.equal(next(again).seeds, seeds[:16])
 
 
+def test_a_stream_that_skips_scenes_renders_the_rest_of_the_same_draws() -> None:
+    full = training_batches(np.random.default_rng(3), batch_size=6)
+    part = training_batches(np.random.default_rng(3), batch_size=6, skip=4)
+    for _ in range(2):  # the generator advances the same way
+        a, b = next(full), next(part)
+        assert torch.equal(b.seeds, a.seeds[4:]) and torch.equal(b.images, a.images[4:])
+        assert b.captions == a.captions[4:] and b.labels == a.labels[4:]
+    with pytest.raises(ValueError, match="skip"):
+        next(training_batches(np.random.default_rng(3), batch_size=6, skip=6))
+
+
 def test_batch_layout_and_ranges() -> None:
     batch = next(iterate_batches(HELDOUT_SEEDS, 4, controls=("edges", "scribble", "segmentation"), low_size=32))
     assert batch.images.shape == (4, 3, 128, 128) and batch.images.dtype == torch.float32

@@ -92,12 +92,13 @@ def test_a_share_of_each_batch_is_seen_through_the_vqgan_with_its_own_labels(tin
     levels = first.add(1).mul(127.5)
     torch.testing.assert_close(levels, levels.round(), atol=1e-4, rtol=0)  # 8-bit levels, like a generated image
     assert not torch.equal(first, batch.images[:1])  # a random tiny VQGAN does not give the scene back
-    images, labels = cache.mix(batch, 0.5, np.random.default_rng(1))
-    assert torch.equal(images[2:], batch.images[2:]) and labels[2:] == list(batch.labels[2:])
+    images, labels = cache.mix(batch, 2, np.random.default_rng(1))
+    assert images.shape == (6, 3, 128, 128) and len(labels) == 6
+    assert torch.equal(images[2:], batch.images) and labels[2:] == list(batch.labels)
     for image, label in zip(images[:2], labels[:2]):  # each mixed-in image keeps its own scene's labels
         k = cache.labels.index(label)
         assert torch.equal(image.add(1).mul(127.5).round().to(torch.uint8), cache.images[k])
-    assert cache.mix(batch, 0.0, np.random.default_rng(1))[0] is batch.images
+    assert cache.mix(batch, 0, np.random.default_rng(1))[0] is batch.images
 
 
 def test_training_through_the_vqgan_records_the_map_on_its_reconstructions(tiny_builtin: Path,
