@@ -45,6 +45,12 @@ def fast_bf16(device: torch.device) -> bool:
     return False
 
 
+def cpu_class() -> str:
+    """The machine and the widest vector instructions torch uses on it ("x86_64 AVX512"): the same
+    run takes about twice as long on an AVX2-only CPU, which has no fast bfloat16 either."""
+    return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"
+
+
 def setup_run(out_dir: Path, device: str | None, seed: int, bf16: bool | None = None) -> RunSetup:
     """Seed torch and pick the device (CUDA when there is one) and the precision (bfloat16 autocast
     where it is fast, unless `bf16` says otherwise); the data draws from its own generator."""
@@ -164,6 +170,7 @@ def write_record(out_dir: Path, *, model: str, command: str, data_seed: int, con
         "device": str(setup.device),
         "threads": setup.threads,
         "bf16_autocast": setup.bf16,
+        "cpu": cpu_class(),
         "atelier": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -55,7 +55,9 @@ def test_txt2img_matches_diffusers(engine: Engine, tiny_models, family: Family) 
     text = encode_job_text(model, job.prompt, job.negative_prompt, clip_skip=1, width=SIZE, height=SIZE, device=CPU)
     shape = (model.vae.config.latent_channels, SIZE // 2, SIZE // 2)
     latents = sample_latents(model, job, text, [job.seed], latent_shape=shape, device=CPU)
-    torch.testing.assert_close(latents, _reference(model, job, "latent"), atol=1e-4, rtol=1e-4)
+    # Float32 summation order alone: on an AVX2-only CPU one SDXL latent of 4096 differs by 1.2e-4 after
+    # the whole run (within 1e-4 on AVX-512); a wrong schedule, guidance or noise is off by far more.
+    torch.testing.assert_close(latents, _reference(model, job, "latent"), atol=3e-4, rtol=1e-4)
 
 
 def test_img2img_matches_diffusers_strength(engine: Engine, tiny_models) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,7 @@ def test_tiny_vqgan_run_saves_a_loadable_model_and_its_record(tmp_path: Path) ->
     record = json.loads((folder / "training.json").read_text())
     assert record["command"] == "python -m engine.train vqgan --steps 4" and record["data_seed"] == 0
     assert record["config"]["steps"] == 4 and record["figures"] == figures
+    assert record["cpu"] == f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"  # times compare within a class
     assert 0 < figures["heldout_psnr_db"] < 60 and figures["codebook_perplexity"] >= 1
     vq = load_vqgan(folder)
     assert vq.config.scaling_factor == pytest.approx(1 / figures["latent_std"], rel=1e-3)
